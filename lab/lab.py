@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""Build, start and remove the local lab hosts (systemd in podman containers).
+
+    lab.py image                 build (once) and import the Debian 12 systemd image
+    lab.py up [--recreate] H...  start hosts H (names from lab/lab.yml); idempotent
+    lab.py down [H...]           remove hosts H, or with no names everything the lab made
+    lab.py clean                 down, then remove the images and cached tarballs too
+    lab.py status                one line per lab host
+    lab.py key                   print the path of the controller's lab SSH key
+
+The facts behind the settings are in ../shared/lab/README.md (podman on this VM
+needs runc, cgroupfs and lower rlimits; see lab/podman/). Hosts get the
+controller's lab SSH key for root and use the package cache (lab/pkgcache.py)
+on the network's gateway for apt.
+"""
+
+import argparse
+import concurrent.futures
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CACHE = os.environ.get("ULTRAAI_CACHE", "/var/cache/ultraai-platform")
+LAB_CACHE = os.path.join(CACHE, "lab")
+KEY = os.path.join(LAB_CACHE, "id_ed25519")
+# Bump when the image customisation below changes in a way the recipe does not show.
+IMAGE_BUILD_VERSION = "1"
+
+ENV = dict(os.environ)
+ENV.setdefault("CONTAINERS_CONF", os.path.join(HERE, "podman", "containers.conf"))
+ENV.setdefault("CONTAINERS_STORAGE_CONF", os.path.join(HERE, "podman", "storage.conf"))
+
+
+def log(msg):
+    print("lab: %s" % msg, file=sys.stderr, flush=True)
+
+
+def die(msg):
+    log("error: %s" % msg)
+    sys.exit(1)
+
+
+def load_config():
+    with open(os.path.join(HERE, "lab.yml")) as f:
+        return yaml.safe_load(f)
+
+
+def run(cmd, check=True, capture=False, stdin=None, **kw):
+    res = subprocess.run(cmd, env=ENV, check=False, text=True, input=stdin,
+                         stdout=subprocess.PIPE if capture else None,
+                         stderr=subprocess.PIPE if capture else None, **kw)
+    if check and res.returncode != 0:
+        detail = (res.stderr or "").strip() if capture else ""
+        die("command failed (%s): %s %s" % (res.returncode, " ".join(cmd), detail))
+    return res
+
+
+def podman(*args, **kw):
+    return run(["podman"] + list(args), **kw)
+
+
+def port_open(host, port, timeout=0.5):
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+# --- package cache ----------------------------------------------------------
+
+def ensure_pkgcache(cfg):
+    port = cfg["pkgcache_port"]
+    if port_open("127.0.0.1", port):
+        return
+    os.makedirs(LAB_CACHE, exist_ok=True)
+    logf = open(os.path.join(LAB_CACHE, "pkgcache.log"), "ab")
+    subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "pkgcache.py"), "--port", str(port),
+         "--bind", "127.0.0.1", "--bind", cfg["network"]["gateway"],
+         "--cache-dir", os.path.join(CACHE, "pkgcache")],
+        stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(50):
+        if port_open("127.0.0.1", port):
+            log("package cache listening on port %d" % port)
+            return
+        time.sleep(0.1)
+    die("package cache did not start; see %s/pkgcache.log" % LAB_CACHE)
+
+
+def stop_pkgcache(cfg):
+    res = run(["pkill", "-f", os.path.join(HERE, "pkgcache.py")], check=False, capture=True)
+    if res.returncode == 0:
+        log("package cache stopped")
+
+
+# --- image ------------------------------------------------------------------
+
+def image_tag(cfg):
+    recipe = json.dumps(cfg["image"], sort_keys=True) + IMAGE_BUILD_VERSION
+    return "%s:%s" % (cfg["image"]["name"], hashlib.sha256(recipe.encode()).hexdigest()[:12])
+
+
+def customise_rootfs(root, img):
+    """Make a debootstrapped tree into a host that boots under podman."""
+    def write(path, text, mode=0o644):
+        full = os.path.join(root, path.lstrip("/"))
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w") as f:
+            f.write(text)
+        os.chmod(full, mode)
+
+    suite = img["suite"]
+    write("/etc/apt/sources.list",
+          "deb %s %s main\ndeb %s %s-updates main\ndeb %s %s-security main\n"
+          % (img["mirror"], suite, img["mirror"], suite, img["security_mirror"], suite))
+    # Each host makes its own identity on first boot.
+    write("/etc/machine-id", "")
+    for name in os.listdir(os.path.join(root, "etc/ssh")):
+        if name.startswith("ssh_host_"):
+            os.unlink(os.path.join(root, "etc/ssh", name))
+    write("/etc/systemd/system/ssh.service.d/lab-hostkeys.conf",
+          "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\n"
+          "ExecStartPre=/usr/sbin/sshd -t\n")
+    # Empty apt lists with an old mtime, so `cache_valid_time` always updates.
+    lists = os.path.join(root, "var/lib/apt/lists")
+    shutil.rmtree(lists, ignore_errors=True)
+    os.makedirs(os.path.join(lists, "partial"))
+    for path in (os.path.join(lists, "partial"), lists):
+        os.utime(path, (946684800, 946684800))
+    shutil.rmtree(os.path.join(root, "var/cache/apt/archives"), ignore_errors=True)
+    os.makedirs(os.path.join(root, "var/cache/apt/archives/partial"))
+    # Units that cannot work in a container and only make the host "degraded".
+    for unit in ("systemd-remount-fs.service", "getty@tty1.service",
+                 "console-getty.service", "systemd-firstboot.service"):
+        link = os.path.join(root, "etc/systemd/system", unit)
+        if not os.path.lexists(link):
+            os.symlink("/dev/null", link)
+
+
+def ensure_image(cfg):
+    tag = image_tag(cfg)
+    if podman("image", "exists", tag, check=False).returncode == 0:
+        return tag
+    img = cfg["image"]
+    os.makedirs(LAB_CACHE, exist_ok=True)
+    tarball = os.path.join(LAB_CACHE, "image-%s.tar.gz" % tag.split(":")[1])
+    if not os.path.exists(tarball):
+        if not shutil.which("debootstrap"):
+            die("debootstrap is missing: run scripts/bootstrap.sh first")
+        ensure_pkgcache(cfg)
+        log("building %s with debootstrap (about a minute)" % tag)
+        root = tempfile.mkdtemp(prefix="rootfs-", dir=LAB_CACHE)
+        try:
+            env = dict(ENV, http_proxy="http://127.0.0.1:%d" % cfg["pkgcache_port"])
+            res = subprocess.run(
+                ["debootstrap", "--variant=minbase", "--include=" + ",".join(img["packages"]),
+                 img["suite"], root, img["mirror"]], env=env, stdout=subprocess.DEVNULL, check=False)
+            if res.returncode != 0:
+                die("debootstrap failed; see %s/debootstrap/debootstrap.log" % root)
+            customise_rootfs(root, img)
+            tmp = tarball + ".part"
+            run(["tar", "-C", root, "--numeric-owner", "-czf", tmp, "."])
+            os.replace(tmp, tarball)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    log("importing %s" % tag)
+    podman("import", "--change", 'CMD ["/sbin/init"]', "--change", "ENV container=podman",
+           "--change", "STOPSIGNAL SIGRTMIN+3", tarball, tag, capture=True)
+    return tag
+
+
+# --- hosts ------------------------------------------------------------------
+
+def ensure_key():
+    if not os.path.exists(KEY):
+        os.makedirs(LAB_CACHE, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ultraai-lab", "-f", KEY])
+    return KEY
+
+
+def ensure_network(cfg):
+    net = cfg["network"]
+    if podman("network", "exists", net["name"], check=False).returncode != 0:
+        podman("network", "create", "--subnet", net["subnet"], "--gateway", net["gateway"],
+               net["name"], capture=True)
+
+
+def container_state(cname):
+    res = podman("inspect", "--format", "{{.State.Running}} {{.ImageName}}", cname,
+                 check=False, capture=True)
+    if res.returncode != 0:
+        return None
+    running, image = res.stdout.split()
+    return running == "true", image
+
+
+def wait_ready(cname, ip, deadline):
+    while time.time() < deadline:
+        res = podman("exec", cname, "systemctl", "is-system-running", "--wait",
+                     check=False, capture=True)
+        if res.stdout.strip() in ("running", "degraded"):
+            break
+        time.sleep(0.5)
+    else:
+        die("%s did not finish booting" % cname)
+    while time.time() < deadline:
+        if port_open(ip, 22):
+            return
+        time.sleep(0.2)
+    die("%s: ssh on %s:22 did not come up" % (cname, ip))
+
+
+def prepare_host(cfg, cname, ip):
+    pub = open(KEY + ".pub").read()
+    podman("exec", "-i", cname, "sh", "-c",
+           "install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys"
+           " && chmod 600 /root/.ssh/authorized_keys", stdin=pub)
+    proxy = 'Acquire::http::Proxy "http://%s:%d";\n' % (cfg["network"]["gateway"], cfg["pkgcache_port"])
+    podman("exec", "-i", cname, "sh", "-c",
+           "cat > /etc/apt/apt.conf.d/01ultraai-lab-proxy", stdin=proxy)
+    wait_ready(cname, ip, time.time() + 90)
+
+
+def up(cfg, names, recreate):
+    unknown = [n for n in names if n not in cfg["hosts"]]
+    if unknown:
+        die("unknown lab host(s) %s; known: %s" % (", ".join(unknown), ", ".join(cfg["hosts"])))
+    ensure_key()
+    tag = ensure_image(cfg)
+    ensure_network(cfg)
+    started = []
+    for name in names:
+        cname = cfg["container_prefix"] + name
+        state = container_state(cname)
+        if state and state[0] and state[1] == tag and not recreate:
+            continue
+        if state:
+            podman("rm", "-f", "-t", "2", cname, capture=True)
+        cmd = ["run", "-d", "--name", cname, "--hostname", name, "--label", "ultraai.lab=1",
+               "--network", cfg["network"]["name"], "--ip", cfg["hosts"][name],
+               "--network-alias", name, "--systemd", "always"]
+        for cap in cfg["image"]["capabilities"]:
+            cmd += ["--cap-add", cap]
+        podman(*(cmd + [tag]), capture=True)
+        started.append(name)
+    ensure_pkgcache(cfg)
+    if started:
+        deadline = time.time() + 30
+        while not port_open(cfg["network"]["gateway"], cfg["pkgcache_port"]):
+            if time.time() > deadline:
+                die("package cache is not reachable on the lab gateway")
+            time.sleep(0.2)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(prepare_host, cfg, cfg["container_prefix"] + n, cfg["hosts"][n])
+                   for n in started]
+        for fut in futures:
+            fut.result()
+    log("up: %s (started: %s)" % (" ".join(names), " ".join(started) or "none"))
+
+
+def lab_containers(cfg):
+    res = podman("ps", "-a", "--filter", "label=ultraai.lab=1", "--format", "{{.Names}}", capture=True)
+    return res.stdout.split()
+
+
+def down(cfg, names):
+    if names:
+        cnames = [cfg["container_prefix"] + n for n in names]
+    else:
+        cnames = lab_containers(cfg)
+    existing = set(lab_containers(cfg))
+    doomed = [c for c in cnames if c in existing]
+    if doomed:
+        podman("rm", "-f", "-t", "2", *doomed, capture=True)
+    if not names:
+        if podman("network", "exists", cfg["network"]["name"], check=False).returncode == 0:
+            podman("network", "rm", "-f", cfg["network"]["name"], capture=True)
+        stop_pkgcache(cfg)
+    log("down: removed %s" % (" ".join(doomed) or "nothing"))
+
+
+def clean(cfg):
+    down(cfg, [])
+    res = podman("images", "--format", "{{.Repository}}:{{.Tag}}", cfg["image"]["name"], capture=True)
+    for tag in res.stdout.split():
+        podman("rmi", "-f", tag, capture=True)
+    shutil.rmtree(LAB_CACHE, ignore_errors=True)
+    log("clean: images and %s removed (the package cache is kept)" % LAB_CACHE)
+
+
+def status(cfg):
+    for name, ip in cfg["hosts"].items():
+        state = container_state(cfg["container_prefix"] + name)
+        print("%-8s %-12s %s" % (name, ip, "running" if state and state[0] else
+                                 ("stopped" if state else "absent")))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("image")
+    p_up = sub.add_parser("up")
+    p_up.add_argument("--recreate", action="store_true", help="replace running hosts with fresh ones")
+    p_up.add_argument("hosts", nargs="+")
+    p_down = sub.add_parser("down")
+    p_down.add_argument("hosts", nargs="*")
+    sub.add_parser("clean")
+    sub.add_parser("status")
+    sub.add_parser("key")
+    args = parser.parse_args()
+    cfg = load_config()
+    if args.cmd == "image":
+        print(ensure_image(cfg))
+    elif args.cmd == "up":
+        up(cfg, args.hosts, args.recreate)
+    elif args.cmd == "down":
+        down(cfg, args.hosts)
+    elif args.cmd == "clean":
+        clean(cfg)
+    elif args.cmd == "status":
+        status(cfg)
+    elif args.cmd == "key":
+        print(ensure_key())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Install what the controller needs, from Debian's packages and PyPI only:
+# podman and debootstrap for the lab, and a pinned Python venv with Ansible,
+# Molecule, ansible-lint, pytest/testinfra, moto and boto3.
+# Running it again is quick and changes nothing.
+source "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || die "run as root (the lab needs podman as root)"
+
+APT_PACKAGES=(python3 python3-venv python3-dev gcc podman runc netavark aardvark-dns iptables
+              debootstrap rsync git openssh-client curl ca-certificates)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# make_venv NAME PYTHON REQUIREMENTS CONSTRAINTS: a venv in the cache, keyed by the pins.
+make_venv() {
+  local name=$1 python=$2 req=$3 cons=$4 key dir
+  key=$( (cat "$req" "$cons"; "$python" -c 'import sys; print(sys.version)') | sha256sum | cut -c1-12)
+  dir=$ULTRAAI_CACHE/venv/$name-$key
+  if [ ! -f "$dir/.complete" ]; then
+    log "building the $name venv in $dir (once per set of pins)"
+    rm -rf "$dir"
+    mkdir -p "$(dirname "$dir")"
+    "$python" -m venv "$dir"
+    "$dir/bin/pip" install -q --upgrade pip
+    "$dir/bin/pip" install -q -r "$req" -c "$cons"
+    touch "$dir/.complete"
+  fi
+  echo "$dir"
+}
+
+venv=$(make_venv controller /usr/bin/python3 "$ROOT/requirements/controller.txt" "$ROOT/requirements/constraints-py311.txt")
+[ "$(readlink "$VENV" 2>/dev/null)" = "$venv" ] || ln -sfn "$venv" "$VENV"
+
+# Python 3.12, where present, runs sanity with the newest ansible-core too.
+py312=""
+for cand in "$(command -v python3.12 || true)" /usr/bin/python3.12 /usr/local/bin/python3.12 \
+            "$HOME"/.pyenv/versions/3.12*/bin/python3.12; do
+  if [ -n "$cand" ] && [ -x "$cand" ] && "$cand" -c 'import venv, ssl' >/dev/null 2>&1; then
+    py312=$(make_venv sanity312 "$cand" "$ROOT/requirements/sanity-py312.txt" "$ROOT/requirements/constraints-py312.txt")
+    ln -sfn "$py312" "$ROOT/.venv312"
+    break
+  fi
+done
+
+# The collection, from this checkout, where ansible.cfg's collections_path looks.
+mkdir -p "$ROOT/.ansible/collections/ansible_collections/ultraai"
+link=$ROOT/.ansible/collections/ansible_collections/ultraai/platform
+[ "$(readlink "$link" 2>/dev/null)" = "$ROOT" ] || ln -sfn "$ROOT" "$link"
+
+# ansible-test fetches a get-pip script from the web; give it a local stand-in
+# that runs pip from the pip wheel on PyPI instead.
+getpip=$HOME/.ansible/test/cache/get_pip_24_2.py
+if [ ! -f "$getpip" ] || ! cmp -s "$ROOT/scripts/get_pip_standin.py" "$getpip"; then
+  wheels=$ULTRAAI_CACHE/wheels
+  ls "$wheels"/pip-24.2-*.whl >/dev/null 2>&1 || "$VENV/bin/pip" download -q --no-deps -d "$wheels" pip==24.2
+  mkdir -p "$(dirname "$getpip")"
+  cp "$ROOT/scripts/get_pip_standin.py" "$getpip"
+fi
+log "bootstrap done: $(ansible --version | head -1)${py312:+; python3.12 sanity venv ready}"

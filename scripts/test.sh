@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what it needs (scripts/bootstrap.sh), then runs:
+#   static:   ansible-lint (production profile), ansible-test sanity (+ Python 3.12
+#             with the newest ansible-core, where present), ansible-test units,
+#             and the pytest checks under tests/ (role specs, bad input, build);
+#   molecule: every scenario under molecule/ on lab hosts (or those named in
+#             ULTRAAI_SCENARIOS, space separated).
+# The static gates run in the background while Molecule runs.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+"$ROOT/scripts/bootstrap.sh"
+
+OUT=$ROOT/tests/output/suite
+rm -rf "$OUT"; mkdir -p "$OUT"
+start=$(date +%s)
+
+# The collection tree ansible-lint and ansible-test need:
+# <dir>/ansible_collections/ultraai/platform, with this checkout's files.
+COLL_ROOT=$ULTRAAI_CACHE/collection-tree
+COLL=$COLL_ROOT/ansible_collections/ultraai/platform
+rm -rf "$COLL"; mkdir -p "$COLL"
+git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$COLL/"
+
+static() {
+  local rc=0
+  log "ansible-lint --offline --profile production"
+  (cd "$COLL" && ANSIBLE_COLLECTIONS_PATH=$COLL_ROOT ansible-lint --offline --profile production) || rc=1
+  log "ansible-test sanity (ansible-core $(ansible --version | head -1 | grep -o 'core [0-9.]*'), Python 3.11)"
+  (cd "$COLL" && ansible-test sanity --venv --python 3.11 --color no) || rc=1
+  if [ -x "$ROOT/.venv312/bin/ansible-test" ]; then
+    log "ansible-test sanity (ansible-core $("$ROOT/.venv312/bin/ansible" --version | head -1 | grep -o 'core [0-9.]*'), Python 3.12)"
+    (cd "$COLL" && "$ROOT/.venv312/bin/ansible-test" sanity --venv --python 3.12 --color no) || rc=1
+  else
+    log "python3.12 not present: sanity with the newest ansible-core skipped"
+  fi
+  if [ -d "$COLL/tests/unit" ] && find "$COLL/tests/unit" -name 'test_*.py' | grep -q .; then
+    log "ansible-test units"
+    (cd "$COLL" && ansible-test units --venv --python 3.11 --color no) || rc=1
+  fi
+  log "pytest tests/integration (role specs, bad input, collection build)"
+  pytest -q -p no:cacheprovider tests/integration || rc=1
+  return $rc
+}
+
+static > "$OUT/static.log" 2>&1 &
+static_pid=$!
+
+scenarios=${ULTRAAI_SCENARIOS:-$(cd molecule && ls -d */ | tr -d / | grep -v '^_')}
+molecule_rc=0
+for s in $scenarios; do
+  log "molecule test -s $s"
+  if ! molecule test -s "$s" 2>&1 | tee "$OUT/molecule-$s.log"; then
+    molecule_rc=1
+  fi
+done
+
+static_rc=0
+wait "$static_pid" || static_rc=1
+cat "$OUT/static.log"
+"$ROOT/lab/lab.py" down >/dev/null 2>&1 || true
+
+log "suite finished in $(( $(date +%s) - start ))s: static rc=$static_rc, molecule rc=$molecule_rc"
+[ $static_rc = 0 ] && [ $molecule_rc = 0 ]
