@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build, start and remove the local lab hosts (systemd in podman containers).
 
     lab.py image                 build (once) and import the Debian 12 systemd image
@@ -89,7 +88,7 @@ def ensure_pkgcache(cfg):
          "--bind", "127.0.0.1", "--bind", cfg["network"]["gateway"],
          "--cache-dir", os.path.join(CACHE, "pkgcache")],
         stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(50):
+    for dummy in range(50):
         if port_open("127.0.0.1", port):
             log("package cache listening on port %d" % port)
             return

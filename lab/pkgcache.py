@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A small caching HTTP proxy for Debian packages, used by the lab hosts.
 
 Every lab host runs apt against the same Debian mirror. Without a cache a
@@ -165,6 +164,7 @@ def serve_when_possible(addr, port):
             continue
         sys.stderr.write("listening on %s:%d\n" % (addr, port))
         srv.serve_forever()
+
 
 if __name__ == "__main__":
     main()

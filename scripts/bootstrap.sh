@@ -55,13 +55,19 @@ mkdir -p "$ROOT/.ansible/collections/ansible_collections/ultraai"
 link=$ROOT/.ansible/collections/ansible_collections/ultraai/platform
 [ "$(readlink "$link" 2>/dev/null)" = "$ROOT" ] || ln -sfn "$ROOT" "$link"
 
-# ansible-test fetches a get-pip script from the web; give it a local stand-in
-# that runs pip from the pip wheel on PyPI instead.
-getpip=$HOME/.ansible/test/cache/get_pip_24_2.py
-if [ ! -f "$getpip" ] || ! cmp -s "$ROOT/scripts/get_pip_standin.py" "$getpip"; then
-  wheels=$ULTRAAI_CACHE/wheels
-  ls "$wheels"/pip-24.2-*.whl >/dev/null 2>&1 || "$VENV/bin/pip" download -q --no-deps -d "$wheels" pip==24.2
-  mkdir -p "$(dirname "$getpip")"
-  cp "$ROOT/scripts/get_pip_standin.py" "$getpip"
-fi
+# ansible-test fetches a get-pip script from the web; give each ansible-test
+# a local stand-in that runs pip from the pip wheel on PyPI instead.
+for at in "$VENV" "$ROOT/.venv312"; do
+  [ -d "$at" ] || continue
+  pipv=$(grep -ho "pip='[0-9.]*'" "$at"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -1 | cut -d"'" -f2)
+  [ -n "$pipv" ] || die "cannot tell which pip $at's ansible-test wants"
+  getpip=$HOME/.ansible/test/cache/get_pip_${pipv//./_}.py
+  if ! ls "$ULTRAAI_CACHE/wheels/pip-$pipv-"*.whl >/dev/null 2>&1; then
+    "$VENV/bin/pip" download -q --no-deps -d "$ULTRAAI_CACHE/wheels" "pip==$pipv"
+  fi
+  if ! cmp -s "$ROOT/scripts/get_pip_standin.py" "$getpip"; then
+    mkdir -p "$(dirname "$getpip")"
+    cp "$ROOT/scripts/get_pip_standin.py" "$getpip"
+  fi
+done
 log "bootstrap done: $(ansible --version | head -1)${py312:+; python3.12 sanity venv ready}"

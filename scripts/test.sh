@@ -57,7 +57,7 @@ done
 static_rc=0
 wait "$static_pid" || static_rc=1
 cat "$OUT/static.log"
-"$ROOT/lab/lab.py" down >/dev/null 2>&1 || true
+"$ROOT/scripts/lab.sh" down >/dev/null 2>&1 || true
 
 log "suite finished in $(( $(date +%s) - start ))s: static rc=$static_rc, molecule rc=$molecule_rc"
 [ $static_rc = 0 ] && [ $molecule_rc = 0 ]

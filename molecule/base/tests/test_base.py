@@ -34,7 +34,7 @@ def sshd_effective(host):
     out = host.check_output("sshd -T")
     conf = {}
     for line in out.splitlines():
-        key, _, value = line.partition(" ")
+        key, dummy, value = line.partition(" ")
         conf.setdefault(key, value)
     return conf
 
@@ -82,7 +82,7 @@ def test_nftables_input_policy_drop_with_ssh_rule(host):
 def listen(host, port):
     host.check_output(
         "systemd-run --unit probe-%d --collect python3 -m http.server %d" % (port, port))
-    for _ in range(50):
+    for dummy in range(50):
         if host.socket("tcp://0.0.0.0:%d" % port).is_listening:
             return
         time.sleep(0.1)
@@ -144,7 +144,7 @@ def test_journald_limits(host):
     effective = {}
     for line in conf.splitlines():
         if "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
+            key, dummy, value = line.partition("=")
             effective[key.strip()] = value.strip()  # later files win, as in journald
     assert effective["SystemMaxUse"] == "200M"
     assert effective["MaxRetentionSec"] == "2week"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Bring up the stack on the local lab hosts: install the toolchain, start the
+# hosts named in inventories/local, and run site.yml against them.
+# Extra arguments go to ansible-playbook (for example --check --diff, or -t base).
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+"$ROOT/scripts/bootstrap.sh"
+mapfile -t hosts < <(ansible-inventory -i inventories/local --list |
+                     python3 -c 'import json,sys; print("\n".join(sorted(json.load(sys.stdin)["_meta"]["hostvars"])))')
+"$ROOT/scripts/lab.sh" up "${hosts[@]}"
+ansible-playbook -i inventories/local site.yml "$@"
+log "lab hosts converged: ${hosts[*]} (ssh -i $ULTRAAI_CACHE/lab/id_ed25519 ops@<address>; addresses in inventories/local/hosts.yml)"
