@@ -3,12 +3,13 @@
 # podman and debootstrap for the lab, and a pinned Python venv with Ansible,
 # Molecule, ansible-lint, pytest/testinfra, moto and boto3.
 # Running it again is quick and changes nothing.
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root (the lab needs podman as root)"
 
 APT_PACKAGES=(python3 python3-venv python3-dev gcc podman runc netavark aardvark-dns iptables
-              debootstrap rsync git openssh-client curl ca-certificates)
+              debootstrap rsync git openssh-client curl ca-certificates shellcheck)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -6,8 +6,9 @@
 #   molecule: every scenario under molecule/ on lab hosts (or those named in
 #             ULTRAAI_SCENARIOS, space separated).
 # The static gates run in the background while Molecule runs.
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 "$ROOT/scripts/bootstrap.sh"
 
 OUT=$ROOT/tests/output/suite
@@ -45,7 +46,7 @@ static() {
 static > "$OUT/static.log" 2>&1 &
 static_pid=$!
 
-scenarios=${ULTRAAI_SCENARIOS:-$(cd molecule && ls -d */ | tr -d / | grep -v '^_')}
+scenarios=${ULTRAAI_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)}
 molecule_rc=0
 for s in $scenarios; do
   log "molecule test -s $s"

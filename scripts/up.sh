@@ -2,8 +2,9 @@
 # Bring up the stack on the local lab hosts: install the toolchain, start the
 # hosts named in inventories/local, and run site.yml against them.
 # Extra arguments go to ansible-playbook (for example --check --diff, or -t base).
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 "$ROOT/scripts/bootstrap.sh"
 mapfile -t hosts < <(ansible-inventory -i inventories/local --list |
                      python3 -c 'import json,sys; print("\n".join(sorted(json.load(sys.stdin)["_meta"]["hostvars"])))')
