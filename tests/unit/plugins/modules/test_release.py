@@ -1,0 +1,138 @@
+# -*- coding: utf-8 -*-
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import io
+import json
+import os
+import tarfile
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.ultraai.platform.plugins.modules import release
+
+
+def make_tar(path, files, links=()):
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in links:
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+    return str(path)
+
+
+def run_module(args, check_mode=False, diff=False):
+    if check_mode:
+        args = dict(args, _ansible_check_mode=True)
+    if diff:
+        args = dict(args, _ansible_diff=True)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            release.main()
+
+
+@pytest.fixture
+def result(capsys):
+    def read():
+        return json.loads(capsys.readouterr().out)
+    return read
+
+
+def test_unpack_switch_and_idempotence(tmp_path, result):
+    base = tmp_path / "app"
+    src = make_tar(tmp_path / "r.tgz", {"wheels/a.whl": b"x"})
+    run_module({"path": str(base), "version": "1.0.0", "src": src, "state": "current"})
+    out = result()
+    assert out["changed"] and out["switched"] and out["current"] == "1.0.0" and out["previous"] is None
+    assert os.readlink(str(base / "current")) == "releases/1.0.0"
+    assert (base / "releases/1.0.0/wheels/a.whl").read_bytes() == b"x"
+    run_module({"path": str(base), "version": "1.0.0", "src": src, "state": "current"})
+    out = result()
+    assert not out["changed"] and not out["switched"]
+
+
+def test_switch_records_previous_and_prunes(tmp_path, result):
+    base = tmp_path / "app"
+    for version in ("1.0.0", "1.1.0", "1.2.0", "1.3.0"):
+        run_module({"path": str(base), "version": version, "state": "current", "keep": 2})
+        out = result()
+    assert out["current"] == "1.3.0" and out["previous"] == "1.2.0"
+    assert out["releases"] == ["1.2.0", "1.3.0"]
+    assert sorted(os.listdir(str(base / "releases"))) == ["1.2.0", "1.3.0"]
+    run_module({"path": str(base), "state": "query"})
+    assert result()["previous"] == "1.2.0"
+
+
+def test_check_mode_changes_nothing_and_diffs(tmp_path, result):
+    base = tmp_path / "app"
+    run_module({"path": str(base), "version": "1.0.0", "state": "current"})
+    result()
+    run_module({"path": str(base), "version": "2.0.0", "state": "current"}, check_mode=True, diff=True)
+    out = result()
+    assert out["changed"] and out["current"] == "2.0.0"
+    assert out["diff"]["before"]["current"] == "1.0.0" and out["diff"]["after"]["current"] == "2.0.0"
+    assert os.readlink(str(base / "current")) == "releases/1.0.0"
+    assert os.listdir(str(base / "releases")) == ["1.0.0"]
+
+
+def test_require_blocks_incomplete_release(tmp_path, result):
+    base = tmp_path / "app"
+    run_module({"path": str(base), "version": "1.0.0", "state": "present"})
+    result()
+    run_module({"path": str(base), "version": "1.0.0", "state": "current", "require": ["venv/.complete"]})
+    out = result()
+    assert out["failed"] and "not complete (missing venv/.complete)" in out["msg"]
+    assert not (base / "current").exists()
+
+
+@pytest.mark.parametrize("case,args,message", [
+    ("bad version", {"version": "latest", "state": "present"}, "not a release version"),
+    ("missing version", {"state": "current"}, "missing: version"),
+    ("keep below one", {"version": "1.0.0", "state": "current", "keep": 0}, "keep must be at least 1"),
+    ("require outside", {"version": "1.0.0", "state": "current", "require": ["../etc"]}, "paths inside the release"),
+    ("missing archive", {"version": "1.0.0", "src": "/nonexistent.tgz"}, "does not exist on the host"),
+    ("unknown state", {"version": "1.0.0", "state": "latest"}, "value of state must be one of"),
+])
+def test_bad_input(tmp_path, result, case, args, message):
+    run_module(dict(args, path=str(tmp_path / "app")))
+    out = result()
+    assert out["failed"] and message in out["msg"], out["msg"]
+    assert "Traceback" not in out.get("msg", "")
+
+
+@pytest.mark.parametrize("files,links,message", [
+    ({"../escape": b"x"}, (), "outside the release"),
+    ({"/etc/passwd": b"x"}, (), "outside the release"),
+    ({}, (("evil", "/etc"),), "links outside the release"),
+])
+def test_unsafe_archives_refused_and_nothing_left(tmp_path, result, files, links, message):
+    base = tmp_path / "app"
+    src = make_tar(tmp_path / "bad.tgz", files, links)
+    run_module({"path": str(base), "version": "1.0.0", "src": src})
+    out = result()
+    assert out["failed"] and message in out["msg"]
+    assert os.listdir(str(base / "releases")) == []  # no release and no temporary directory left
+
+
+def test_absent_refuses_live_release(tmp_path, result):
+    base = tmp_path / "app"
+    run_module({"path": str(base), "version": "1.0.0", "state": "current"})
+    result()
+    run_module({"path": str(base), "version": "1.0.0", "state": "absent"})
+    out = result()
+    assert out["failed"] and "is live" in out["msg"]
+
+
+def test_current_that_is_a_directory_is_refused(tmp_path, result):
+    base = tmp_path / "app"
+    (base / "current").mkdir(parents=True)
+    run_module({"path": str(base), "state": "query"})
+    out = result()
+    assert out["failed"] and "is not a symlink" in out["msg"]
