@@ -1,7 +1,7 @@
 """Write the variables section of each role's README from meta/argument_specs.yml.
 
-    python scripts/gen_role_docs.py          rewrite the sections
-    python scripts/gen_role_docs.py --check  exit 1 when a README is stale
+    python scripts/gen_role_docs.py [ROLE...]          rewrite the sections
+    python scripts/gen_role_docs.py --check [ROLE...]  exit 1 when a README is stale
 
 The section sits between the markers below; the rest of the README is prose.
 """
@@ -67,9 +67,12 @@ def section(specs):
 
 def main():
     check = "--check" in sys.argv
+    only = [a for a in sys.argv[1:] if not a.startswith("--")]
     stale = []
     for spec_file in sorted(glob.glob(os.path.join(ROOT, "roles", "*", "meta", "argument_specs.yml"))):
         role_dir = os.path.dirname(os.path.dirname(spec_file))
+        if only and os.path.basename(role_dir) not in only:
+            continue
         readme = os.path.join(role_dir, "README.md")
         with open(spec_file) as f:
             specs = yaml.safe_load(f)["argument_specs"]
