@@ -12,7 +12,7 @@ cd "$ROOT" || exit 1
 "$ROOT/scripts/bootstrap.sh"
 
 OUT=$ROOT/tests/output/suite
-rm -rf "$OUT"; mkdir -p "$OUT"
+rm -rf "$OUT" "$ROOT/tests/output/molecule"; mkdir -p "$OUT"
 start=$(date +%s)
 
 # The collection tree ansible-lint and ansible-test need:
@@ -46,14 +46,29 @@ static() {
 static > "$OUT/static.log" 2>&1 &
 static_pid=$!
 
+# The release the stack scenarios deploy (wheels are cached between runs).
+log "building release 1.0.0 (scripts/build_release.py)"
+python scripts/build_release.py --version 1.0.0 --output "$ROOT/dist" >"$OUT/build-release.log" 2>&1 \
+  || { cat "$OUT/build-release.log"; die "building the release failed"; }
+
 scenarios=${ULTRAAI_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)}
 molecule_rc=0
 for s in $scenarios; do
-  log "molecule test -s $s"
-  if ! molecule test -s "$s" 2>&1 | tee "$OUT/molecule-$s.log"; then
+  log "molecule test -s $s (log: tests/output/suite/molecule-$s.log)"
+  if molecule test -s "$s" >"$OUT/molecule-$s.log" 2>&1; then
+    grep -E '^(=+ .* in [0-9.]+s =+|[a-z0-9_-]+ +: actions=)' "$OUT/molecule-$s.log" || true
+  else
     molecule_rc=1
+    log "molecule test -s $s FAILED; the end of its log:"
+    tail -n 150 "$OUT/molecule-$s.log"
   fi
 done
+
+# The stack ran every Ansible command at -vvv: no secret may be in those logs.
+if [ -f "$OUT/molecule-stack.log" ]; then
+  log "pytest tests/logs (no secrets in the -vvv logs of the stack)"
+  pytest -q -p no:cacheprovider tests/logs || molecule_rc=1
+fi
 
 static_rc=0
 wait "$static_pid" || static_rc=1
