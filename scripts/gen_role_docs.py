@@ -49,6 +49,12 @@ def default_of(opt):
 def section(specs):
     lines = [BEGIN, ""]
     for entry, spec in specs.items():
+        if entry != "main" and spec.get("options") == specs.get("main", {}).get("options"):
+            lines.append("### Entry point `%s`: %s" % (entry, cell(spec.get("short_description", ""))))
+            lines.append("")
+            lines.append("Same variables as `main`.")
+            lines.append("")
+            continue
         lines.append("### Entry point `%s`: %s" % (entry, cell(spec.get("short_description", ""))))
         lines.append("")
         lines.append("| variable | type | default | description |")
