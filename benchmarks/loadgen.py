@@ -141,13 +141,13 @@ def main():
     done = [False]
     threads = []
     if args.concurrency:
-        threads = [threading.Thread(target=closed_worker, daemon=True) for _ in range(args.concurrency)]
+        threads = [threading.Thread(target=closed_worker, daemon=True) for dummy in range(args.concurrency)]
         for t in threads:
             t.start()
     else:
         queue, cond = [], threading.Condition()
         pool = max(4, int(args.rate * 2))
-        threads = [threading.Thread(target=open_worker, args=(queue, cond), daemon=True) for _ in range(pool)]
+        threads = [threading.Thread(target=open_worker, args=(queue, cond), daemon=True) for dummy in range(pool)]
         for t in threads:
             t.start()
         interval = 1.0 / args.rate

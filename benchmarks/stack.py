@@ -63,8 +63,8 @@ def main():
     direct = loadgen("http://%s:8080/api/version" % APP1, args.seconds, args.concurrency)
     print("\n%-32s %8s %8s %8s %8s %8s" % ("target", "req/s", "failed", "p50 ms", "p99 ms", "max ms"))
     for name, res in (("balancer (HTTPS, 2 app hosts)", through), ("app1 directly (HTTP)", direct)):
-        print("%-32s %8.1f %8d %8.2f %8.2f %8.2f" % (name, res["rps"], res["failed"], res["p50_ms"], res["p99_ms"],
-                                                  res["max_ms"]))
+        row = (name, res["rps"], res["failed"], res["p50_ms"], res["p99_ms"], res["max_ms"])
+        print("%-32s %8.1f %8d %8.2f %8.2f %8.2f" % row)
     print("\nratio balancer / direct: req/s %.2f, p50 %.2f, p99 %.2f" % (
         through["rps"] / direct["rps"], through["p50_ms"] / direct["p50_ms"], through["p99_ms"] / direct["p99_ms"]))
     print("served by (through the balancer): %s" % through["served_by"])

@@ -58,7 +58,7 @@ def test_http_redirects_to_https():
 
 
 def test_both_app_hosts_serve(session):
-    served = {session.get(BASE + "/api/version", timeout=10).headers.get("X-Served-By") for _ in range(12)}
+    served = {session.get(BASE + "/api/version", timeout=10).headers.get("X-Served-By") for dummy in range(12)}
     assert {"app1", "app2"} <= served, served
 
 
