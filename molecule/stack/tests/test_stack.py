@@ -1,5 +1,6 @@
 """The whole stack, proved through the balancer over HTTPS and from inside the lab."""
 
+import os
 import socket
 import uuid
 
@@ -16,14 +17,20 @@ BASE = "https://%s" % LB
 testinfra_hosts = ["lb"]  # other hosts are reached through lab_host()
 
 
+KEY = os.path.join(os.environ.get("ULTRAAI_CACHE", "/var/cache/ultraai-platform"), "lab", "id_ed25519")
+
+
 def lab_host(host, name):
-    return host.get_host("ansible://%s" % name, ansible_inventory=host.backend.ansible_inventory)
+    # The key is given explicitly: testinfra does not template the lab's group_vars.
+    return host.get_host("ansible://%s" % name, ansible_inventory=host.backend.ansible_inventory,
+                         ssh_identity_file=KEY)
 
 
 @pytest.fixture(scope="module")
 def session():
     s = requests.Session()
     s.verify = False  # the lab's certificate is self-signed
+    s.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment overrides verify=False
     return s
 
 
