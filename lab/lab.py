@@ -32,7 +32,7 @@ CACHE = os.environ.get("ULTRAAI_CACHE", "/var/cache/ultraai-platform")
 LAB_CACHE = os.path.join(CACHE, "lab")
 KEY = os.path.join(LAB_CACHE, "id_ed25519")
 # Bump when the image customisation below changes in a way the recipe does not show.
-IMAGE_BUILD_VERSION = "1"
+IMAGE_BUILD_VERSION = "2"
 
 ENV = dict(os.environ)
 ENV.setdefault("CONTAINERS_CONF", os.path.join(HERE, "podman", "containers.conf"))
@@ -137,6 +137,9 @@ def customise_rootfs(root, img):
     for path in (os.path.join(lists, "partial"), lists):
         os.utime(path, (946684800, 946684800))
     shutil.rmtree(os.path.join(root, "var/cache/apt/archives"), ignore_errors=True)
+    for name in ("pkgcache.bin", "srcpkgcache.bin"):  # apt's binary cache of the old lists
+        if os.path.exists(os.path.join(root, "var/cache/apt", name)):
+            os.unlink(os.path.join(root, "var/cache/apt", name))
     os.makedirs(os.path.join(root, "var/cache/apt/archives/partial"))
     # Units that cannot work in a container and only make the host "degraded".
     for unit in ("systemd-remount-fs.service", "getty@tty1.service",
