@@ -73,7 +73,8 @@ fi
 static_rc=0
 wait "$static_pid" || static_rc=1
 cat "$OUT/static.log"
-"$ROOT/scripts/lab.sh" down >/dev/null 2>&1 || true
+# ULTRAAI_KEEP_LAB=1 leaves the lab network and package cache up (for debugging).
+[ "${ULTRAAI_KEEP_LAB:-0}" = 1 ] || "$ROOT/scripts/lab.sh" down >/dev/null 2>&1 || true
 
 log "suite finished in $(( $(date +%s) - start ))s: static rc=$static_rc, molecule rc=$molecule_rc"
 [ $static_rc = 0 ] && [ $molecule_rc = 0 ]
