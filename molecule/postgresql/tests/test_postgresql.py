@@ -2,7 +2,6 @@
 allowed app host (client1) and from a host that is not allowed (client2)."""
 
 import os
-import socket
 
 import pytest
 import testinfra
