@@ -2,11 +2,11 @@
 
 import json
 import os
-import socket
 import subprocess
 import time
 
 import pytest
+from labtest import reachable
 
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 ADMIN_KEY = os.path.join(EPHEMERAL, "admin_ed25519")
@@ -87,14 +87,6 @@ def listen(host, port):
             return
         time.sleep(0.1)
     raise AssertionError("probe on %d did not start" % port)
-
-
-def reachable(address, port):
-    try:
-        with socket.create_connection((address, port), timeout=3):
-            return True
-    except OSError:
-        return False
 
 
 def test_firewall_drops_unlisted_ports_and_allows_dropins(host, address):

@@ -14,6 +14,7 @@ import pytest
 import requests
 import testinfra
 from cryptography import x509
+from labtest import reachable
 
 # The lab certificate is self-signed: requests skip verification on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -85,14 +86,6 @@ def wait_for_state(host, server, op_state, timeout=20):
             return time.monotonic() - (deadline - timeout)
         time.sleep(0.5)
     raise AssertionError("%s did not reach op state %d in %ds: %s" % (server, op_state, timeout, server_states(host)))
-
-
-def reachable(address, port):
-    try:
-        with socket.create_connection((address, port), timeout=3):
-            return True
-    except OSError:
-        return False
 
 
 def local_get(host, url):

@@ -6,6 +6,7 @@ import os
 import pytest
 import testinfra
 import yaml
+from labtest import tcp_probe
 
 SCENARIO = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
@@ -37,21 +38,6 @@ def psql(client, sql, password=PASSWORD, sslmode="require", user=USER):
 
 def local_sql(host, sql):
     return host.check_output("runuser -u postgres -- psql -X -At -c %s", sql)
-
-
-def tcp_probe(client, address, port):
-    """'open', 'refused' or 'timeout' for a TCP connect from the client."""
-    script = (
-        "import socket\n"
-        "s = socket.socket()\n"
-        "s.settimeout(3)\n"
-        "try:\n"
-        "    s.connect((%r, %d)); print('open')\n"
-        "except ConnectionRefusedError:\n"
-        "    print('refused')\n"
-        "except OSError:\n"
-        "    print('timeout')\n" % (address, port))
-    return client.check_output("python3 -c %s", script)
 
 
 def test_server_running_and_enabled(host):

@@ -7,6 +7,7 @@ import os
 import pytest
 import testinfra
 import yaml
+from labtest import tcp_probe
 
 SCENARIO = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
@@ -33,21 +34,6 @@ def cli(client, *args, password=PASSWORD, address=SERVER):
     """redis-cli against the server; the password goes in the environment, not argv."""
     env = "REDISCLI_AUTH=%s " % password if password else ""
     return client.run(env + "redis-cli -h %s -p %s " + " ".join(["%s"] * len(args)), address, str(PORT), *args)
-
-
-def tcp_probe(client, address, port):
-    """'open', 'refused' or 'timeout' for a TCP connect from the client."""
-    script = (
-        "import socket\n"
-        "s = socket.socket()\n"
-        "s.settimeout(3)\n"
-        "try:\n"
-        "    s.connect((%r, %d)); print('open')\n"
-        "except ConnectionRefusedError:\n"
-        "    print('refused')\n"
-        "except OSError:\n"
-        "    print('timeout')\n" % (address, port))
-    return client.check_output("python3 -c %s", script)
 
 
 def info(host, section):
