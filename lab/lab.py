@@ -18,7 +18,9 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -248,6 +250,7 @@ def up(cfg, names, recreate):
             continue
         if state:
             podman("rm", "-f", "-t", "2", cname, capture=True)
+            drop_ssh_connections(cfg["hosts"][name])
         cmd = ["run", "-d", "--name", cname, "--hostname", name, "--label", "ultraai.lab=1",
                "--network", cfg["network"]["name"], "--ip", cfg["hosts"][name],
                "--network-alias", name, "--systemd", "always"]
@@ -270,6 +273,22 @@ def up(cfg, names, recreate):
     log("up: %s (started: %s)" % (" ".join(names), " ".join(started) or "none"))
 
 
+def drop_ssh_connections(ip):
+    """End the controller's SSH connections to a host that is going away.
+
+    Ansible keeps SSH control masters for a while (ControlPersist). A host
+    recreated at the same address would otherwise be reached through a master
+    whose peer no longer exists ("Data could not be sent to remote host").
+    """
+    res = run(["ss", "-Htnp", "dst", "%s:22" % ip], check=False, capture=True)
+    pids = {int(m) for m in re.findall(r"pid=(\d+)", res.stdout or "")}
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+
+
 def lab_containers(cfg):
     res = podman("ps", "-a", "--filter", "label=ultraai.lab=1", "--format", "{{.Names}}", capture=True)
     return res.stdout.split()
@@ -284,6 +303,10 @@ def down(cfg, names):
     doomed = [c for c in cnames if c in existing]
     if doomed:
         podman("rm", "-f", "-t", "2", *doomed, capture=True)
+        prefix = cfg["container_prefix"]
+        for cname in doomed:
+            if cname[len(prefix):] in cfg["hosts"]:
+                drop_ssh_connections(cfg["hosts"][cname[len(prefix):]])
     if not names:
         if podman("network", "exists", cfg["network"]["name"], check=False).returncode == 0:
             podman("network", "rm", "-f", cfg["network"]["name"], capture=True)
