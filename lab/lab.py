@@ -248,9 +248,10 @@ def up(cfg, names, recreate):
         state = container_state(cname)
         if state and state[0] and state[1] == tag and not recreate:
             continue
-        if state:
-            podman("rm", "-f", "-t", "2", cname, capture=True)
-            drop_ssh_connections(cfg["hosts"][name])
+        # Also clears a container left half-removed by an interrupted run,
+        # which inspect no longer reports.
+        podman("rm", "-f", "-t", "2", cname, capture=True, check=False)
+        drop_ssh_connections(cfg["hosts"][name])
         cmd = ["run", "-d", "--name", cname, "--hostname", name, "--label", "ultraai.lab=1",
                "--network", cfg["network"]["name"], "--ip", cfg["hosts"][name],
                "--network-alias", name, "--systemd", "always"]
