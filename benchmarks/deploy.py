@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+from loadgen import percentile  # same directory: python benchmarks/deploy.py
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECT = os.path.dirname(HERE)
 LOADGEN = os.path.join(HERE, "loadgen.py")
@@ -31,14 +33,6 @@ LOADGEN = os.path.join(HERE, "loadgen.py")
 # Markers in ansible-playbook's output (task headers are printed when a task starts).
 ACTIVATION_TASK = "Restart the API]"
 ROLLBACK_DONE_TASK = "Read where every app host is after the rollback]"
-
-
-def percentile(values, pct):
-    if not values:
-        return None
-    ordered = sorted(values)
-    idx = min(len(ordered) - 1, max(0, int(round(pct / 100.0 * len(ordered) + 0.5)) - 1))
-    return ordered[idx]
 
 
 def run_under_load(playbook, inventory, extra_args=(), url="https://10.77.0.70/health", rate=20.0, steady=6.0,
