@@ -38,13 +38,12 @@ class GateInputError(Exception):
 
 
 class ProbeResult:
-    def __init__(self, ok, status=None, latency=None, error=None, refused=False, detail=None):
+    def __init__(self, ok, status=None, latency=None, error=None, refused=False):
         self.ok = ok
         self.status = status
         self.latency = latency
         self.error = error
         self.refused = refused
-        self.detail = detail
 
     def as_dict(self, at):
         entry = {"at": round(at, 3), "ok": self.ok, "status": self.status}
