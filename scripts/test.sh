@@ -15,35 +15,7 @@ OUT=$ROOT/tests/output/suite
 rm -rf "$OUT" "$ROOT/tests/output/molecule"; mkdir -p "$OUT"
 start=$(date +%s)
 
-# The collection tree ansible-lint and ansible-test need:
-# <dir>/ansible_collections/ultraai/platform, with this checkout's files.
-COLL_ROOT=$ULTRAAI_CACHE/collection-tree
-COLL=$COLL_ROOT/ansible_collections/ultraai/platform
-rm -rf "$COLL"; mkdir -p "$COLL"
-git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$COLL/"
-
-static() {
-  local rc=0
-  log "ansible-lint --offline --profile production"
-  (cd "$COLL" && ANSIBLE_COLLECTIONS_PATH=$COLL_ROOT ansible-lint --offline --profile production) || rc=1
-  log "ansible-test sanity (ansible-core $(ansible --version | head -1 | grep -o 'core [0-9.]*'), Python 3.11)"
-  (cd "$COLL" && ansible-test sanity --venv --python 3.11 --color no) || rc=1
-  if [ -x "$ROOT/.venv312/bin/ansible-test" ]; then
-    log "ansible-test sanity (ansible-core $("$ROOT/.venv312/bin/ansible" --version | head -1 | grep -o 'core [0-9.]*'), Python 3.12)"
-    (cd "$COLL" && "$ROOT/.venv312/bin/ansible-test" sanity --venv --python 3.12 --color no) || rc=1
-  else
-    log "python3.12 not present: sanity with the newest ansible-core skipped"
-  fi
-  if [ -d "$COLL/tests/unit" ] && find "$COLL/tests/unit" -name 'test_*.py' | grep -q .; then
-    log "ansible-test units"
-    (cd "$COLL" && ansible-test units --venv --python 3.11 --color no) || rc=1
-  fi
-  log "pytest tests/integration (role specs, bad input, collection build)"
-  pytest -q -p no:cacheprovider tests/integration || rc=1
-  return $rc
-}
-
-static > "$OUT/static.log" 2>&1 &
+"$ROOT/scripts/static.sh" > "$OUT/static.log" 2>&1 &
 static_pid=$!
 
 # The release the stack scenarios deploy (wheels are cached between runs).
