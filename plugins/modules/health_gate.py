@@ -64,18 +64,6 @@ options:
     description: Seconds of refused connections after which a check fails the gate at once.
     type: float
     default: 30
-  aws_region:
-    description: Region for C(alb) checks (else the environment's, as boto3 finds it).
-    type: str
-    aliases: [region]
-  aws_endpoint_url:
-    description: Endpoint for C(alb) checks (else C(AWS_ENDPOINT_URL) where boto3 reads it).
-    type: str
-    aliases: [endpoint_url]
-  aws_profile:
-    description: AWS profile for C(alb) checks.
-    type: str
-    aliases: [profile]
 attributes:
   check_mode:
     support: full
@@ -85,8 +73,10 @@ attributes:
     description: Nothing changes, so there is nothing to diff.
 notes:
   - C(alb) checks need C(boto3). The other check types need only Python's standard library.
-  - With C(alb) checks, put C(ultraai.platform.health_gate) under the same
-    C(module_defaults) as amazon.aws modules or pass C(aws_region) and C(aws_endpoint_url).
+  - For C(alb) checks, the AWS connection options below (or C(module_defaults) for
+    C(group/aws)) pick the region and endpoint; the other check types ignore them.
+extends_documentation_fragment:
+  - ultraai.platform.aws
 """
 
 EXAMPLES = r"""
@@ -194,6 +184,11 @@ checks:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ultraai.platform.plugins.module_utils.aws import (
+    AWSSetupError,
+    aws_argument_spec,
+    client_from_params,
+)
 from ansible_collections.ultraai.platform.plugins.module_utils.probes import (
     Gate,
     GateInputError,
@@ -204,25 +199,12 @@ from ansible_collections.ultraai.platform.plugins.module_utils.probes import (
     validate_gate,
 )
 
-try:
-    import boto3
-    HAS_BOTO3 = True
-except ImportError:
-    HAS_BOTO3 = False
-
 
 def alb_client(module):
-    if not HAS_BOTO3:
-        module.fail_json(msg="alb checks need the boto3 Python library on the host that runs the gate")
-    params = module.params
-    session = boto3.session.Session(profile_name=params["aws_profile"]) if params["aws_profile"] else boto3.session.Session()
-    kwargs = {}
-    if params["aws_region"]:
-        kwargs["region_name"] = params["aws_region"]
-    endpoint = params["aws_endpoint_url"] or os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        kwargs["endpoint_url"] = endpoint
-    return session.client("elbv2", **kwargs)
+    try:
+        return client_from_params(module.params, "elbv2")
+    except AWSSetupError as exc:
+        module.fail_json(msg="health_gate: alb checks: %s" % exc)
 
 
 def main():
@@ -234,9 +216,7 @@ def main():
             deadline=dict(type="float", default=120),
             soak=dict(type="float", default=0),
             refused_grace=dict(type="float", default=30),
-            aws_region=dict(type="str", aliases=["region"]),
-            aws_endpoint_url=dict(type="str", aliases=["endpoint_url"]),
-            aws_profile=dict(type="str", aliases=["profile"]),
+            **aws_argument_spec()
         ),
         supports_check_mode=True,
     )
