@@ -15,6 +15,8 @@ on the network's gateway for apt.
 
 import argparse
 import concurrent.futures
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -235,13 +237,27 @@ def prepare_host(cfg, cname, ip):
     wait_ready(cname, ip, time.time() + 90)
 
 
+@contextlib.contextmanager
+def shared_lock():
+    """Serialise the parts every scenario shares (key, image, network, package
+    cache): the suite runs scenarios with disjoint hosts side by side."""
+    os.makedirs(LAB_CACHE, exist_ok=True)
+    with open(os.path.join(LAB_CACHE, "lab.lock"), "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def up(cfg, names, recreate):
     unknown = [n for n in names if n not in cfg["hosts"]]
     if unknown:
         die("unknown lab host(s) %s; known: %s" % (", ".join(unknown), ", ".join(cfg["hosts"])))
-    ensure_key()
-    tag = ensure_image(cfg)
-    ensure_network(cfg)
+    with shared_lock():
+        ensure_key()
+        tag = ensure_image(cfg)
+        ensure_network(cfg)
     started = []
     for name in names:
         cname = cfg["container_prefix"] + name
@@ -259,7 +275,8 @@ def up(cfg, names, recreate):
             cmd += ["--cap-add", cap]
         podman(*(cmd + [tag]), capture=True)
         started.append(name)
-    ensure_pkgcache(cfg)
+    with shared_lock():
+        ensure_pkgcache(cfg)
     if started:
         deadline = time.time() + 30
         while not port_open(cfg["network"]["gateway"], cfg["pkgcache_port"]):
