@@ -16,7 +16,7 @@ import datetime
 import re
 from decimal import Decimal, InvalidOperation
 
-from ansible_collections.ultraai.platform.plugins.module_utils.aws import aws_error_types, error_message
+from ansible_collections.ultraai.platform.plugins.module_utils.cost_calls import call
 
 HOURS_PER_MONTH = Decimal("730")
 # On-demand Linux prices in USD per hour, region us-east-1, as AWS publishes them.
@@ -35,14 +35,7 @@ DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class ReportError(Exception):
-    """Bad input or a failed AWS call; the message is one line."""
-
-
-def _call(action, func, **kwargs):
-    try:
-        return func(**kwargs)
-    except aws_error_types() as exc:
-        raise ReportError(error_message(exc, action))
+    """Bad input or data the report cannot use; the message is one line."""
 
 
 def money(value):
@@ -103,7 +96,7 @@ def cost_and_usage(ce, start, end, granularity, metric, group_by=None, cost_filt
     unit = None
     grand = Decimal("0")
     while True:
-        resp = _call("get cost and usage (ce get_cost_and_usage)", ce.get_cost_and_usage, **kwargs)
+        resp = call("get cost and usage (ce get_cost_and_usage)", ce.get_cost_and_usage, **kwargs)
         for bucket in resp.get("ResultsByTime", []):
             row = dict(start=bucket["TimePeriod"]["Start"], end=bucket["TimePeriod"]["End"],
                        estimated=bool(bucket.get("Estimated")), groups={})
@@ -139,7 +132,7 @@ def budget_status(budgets, account_id, names=None):
     found = []
     kwargs = dict(AccountId=account_id)
     while True:
-        resp = _call("describe budgets (budgets describe_budgets)", budgets.describe_budgets, **kwargs)
+        resp = call("describe budgets (budgets describe_budgets)", budgets.describe_budgets, **kwargs)
         found.extend(resp.get("Budgets", []))
         if not resp.get("NextToken"):
             break
@@ -243,7 +236,7 @@ def optimization(ec2, cloudwatch, instance_ids, tag_filters, lookback_days, idle
         kwargs["InstanceIds"] = list(instance_ids)
     instances = []
     while True:
-        resp = _call("describe instances (ec2 describe_instances)", ec2.describe_instances, **kwargs)
+        resp = call("describe instances (ec2 describe_instances)", ec2.describe_instances, **kwargs)
         for reservation in resp.get("Reservations", []):
             instances.extend(reservation.get("Instances", []))
         if not resp.get("NextToken"):
@@ -254,10 +247,10 @@ def optimization(ec2, cloudwatch, instance_ids, tag_filters, lookback_days, idle
     out = []
     for inst in sorted(instances, key=lambda i: i["InstanceId"]):
         iid = inst["InstanceId"]
-        stats = _call("read CPU of %s (cloudwatch get_metric_statistics)" % iid, cloudwatch.get_metric_statistics,
-                      Namespace="AWS/EC2", MetricName="CPUUtilization",
-                      Dimensions=[{"Name": "InstanceId", "Value": iid}], StartTime=start, EndTime=now,
-                      Period=3600, Statistics=["Average", "Maximum"])
+        stats = call("read CPU of %s (cloudwatch get_metric_statistics)" % iid, cloudwatch.get_metric_statistics,
+                     Namespace="AWS/EC2", MetricName="CPUUtilization",
+                     Dimensions=[{"Name": "InstanceId", "Value": iid}], StartTime=start, EndTime=now,
+                     Period=3600, Statistics=["Average", "Maximum"])
         points = stats.get("Datapoints", [])
         avg = round(sum(p["Average"] for p in points) / len(points), 2) if points else None
         peak = round(max(p["Maximum"] for p in points), 2) if points else None

@@ -16,11 +16,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ultraai.platform.plugins.module_utils.aws import (
-    aws_error_types,
-    client_from_params,
-    error_message,
-)
+from ansible_collections.ultraai.platform.plugins.module_utils.aws import client_from_params
+from ansible_collections.ultraai.platform.plugins.module_utils.cost_calls import AWSCallError, call
 from ansible_collections.ultraai.platform.plugins.module_utils.cost_policy import (
     chunks,
     is_aws_key,
@@ -32,10 +29,6 @@ TAGGING_READ_BATCH = 100  # ResourceARNList of GetResources
 ELBV2_BATCH = 20
 COST_ALLOCATION_BATCH = 20  # UpdateCostAllocationTagsStatus takes at most 20 keys
 COST_ALLOCATION_LIST_BATCH = 100
-
-
-class TaggingError(Exception):
-    """An AWS call failed; the message is one line."""
 
 
 class Clients(object):
@@ -58,13 +51,6 @@ class Clients(object):
                 params["region"] = region
             self.cache[key] = self.factory(params, service)
         return self.cache[key]
-
-
-def _call(action, func, **kwargs):
-    try:
-        return func(**kwargs)
-    except aws_error_types() as exc:
-        raise TaggingError(error_message(exc, action))
 
 
 def _tag_list_to_dict(tags):
@@ -114,8 +100,8 @@ class Elbv2Tagger(ServiceTagger):
         return self.clients.get("elbv2", self.clients.region_for(arn))
 
     def read(self, arn):
-        resp = _call("read the tags of %s (elbv2 describe_tags)" % arn, self.client(arn).describe_tags,
-                     ResourceArns=[arn])
+        resp = call("read the tags of %s (elbv2 describe_tags)" % arn, self.client(arn).describe_tags,
+                    ResourceArns=[arn])
         for desc in resp.get("TagDescriptions", []):
             if desc.get("ResourceArn") == arn:
                 return _tag_list_to_dict(desc.get("Tags"))
@@ -124,10 +110,10 @@ class Elbv2Tagger(ServiceTagger):
     def write(self, arn, add, remove):
         client = self.client(arn)
         if add:
-            _call("tag %s (elbv2 add_tags)" % arn, client.add_tags, ResourceArns=[arn],
-                  Tags=[{"Key": k, "Value": v} for k, v in sorted(add.items())])
+            call("tag %s (elbv2 add_tags)" % arn, client.add_tags, ResourceArns=[arn],
+                 Tags=[{"Key": k, "Value": v} for k, v in sorted(add.items())])
         if remove:
-            _call("untag %s (elbv2 remove_tags)" % arn, client.remove_tags, ResourceArns=[arn], TagKeys=list(remove))
+            call("untag %s (elbv2 remove_tags)" % arn, client.remove_tags, ResourceArns=[arn], TagKeys=list(remove))
 
 
 class AutoScalingTagger(ServiceTagger):
@@ -140,8 +126,8 @@ class AutoScalingTagger(ServiceTagger):
     def read(self, arn):
         name = _asg_name(arn)
         client = self.client(arn)
-        groups = _call("read %s (autoscaling describe_auto_scaling_groups)" % arn,
-                       client.describe_auto_scaling_groups, AutoScalingGroupNames=[name])
+        groups = call("read %s (autoscaling describe_auto_scaling_groups)" % arn,
+                      client.describe_auto_scaling_groups, AutoScalingGroupNames=[name])
         if not groups.get("AutoScalingGroups"):
             return None
         return dict((t["Key"], t.get("Value", "")) for t in groups["AutoScalingGroups"][0].get("Tags", []))
@@ -153,10 +139,10 @@ class AutoScalingTagger(ServiceTagger):
             # PropagateAtLaunch: instances the group starts carry the cost tags too.
             tags = [{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": k, "Value": v,
                      "PropagateAtLaunch": True} for k, v in sorted(add.items())]
-            _call("tag %s (autoscaling create_or_update_tags)" % arn, client.create_or_update_tags, Tags=tags)
+            call("tag %s (autoscaling create_or_update_tags)" % arn, client.create_or_update_tags, Tags=tags)
         if remove:
             tags = [{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": k} for k in remove]
-            _call("untag %s (autoscaling delete_tags)" % arn, client.delete_tags, Tags=tags)
+            call("untag %s (autoscaling delete_tags)" % arn, client.delete_tags, Tags=tags)
 
 
 class Route53Tagger(ServiceTagger):
@@ -165,8 +151,8 @@ class Route53Tagger(ServiceTagger):
 
     def read(self, arn):
         kind, ident = _route53_id(arn)
-        resp = _call("read the tags of %s (route53 list_tags_for_resource)" % arn,
-                     self.clients.get("route53").list_tags_for_resource, ResourceType=kind, ResourceId=ident)
+        resp = call("read the tags of %s (route53 list_tags_for_resource)" % arn,
+                    self.clients.get("route53").list_tags_for_resource, ResourceType=kind, ResourceId=ident)
         return _tag_list_to_dict(resp.get("ResourceTagSet", {}).get("Tags"))
 
     def write(self, arn, add, remove):
@@ -176,8 +162,8 @@ class Route53Tagger(ServiceTagger):
             kwargs["AddTags"] = [{"Key": k, "Value": v} for k, v in sorted(add.items())]
         if remove:
             kwargs["RemoveTagKeys"] = list(remove)
-        _call("tag %s (route53 change_tags_for_resource)" % arn, self.clients.get("route53").change_tags_for_resource,
-              **kwargs)
+        call("tag %s (route53 change_tags_for_resource)" % arn, self.clients.get("route53").change_tags_for_resource,
+             **kwargs)
 
 
 # ---------------------------------------------------------------- the tagging API plus fallbacks
@@ -212,7 +198,7 @@ class ResourceTags(object):
         while True:
             if token:
                 kwargs["PaginationToken"] = token
-            resp = _call("find resources (tagging get_resources)", client.get_resources, **kwargs)
+            resp = call("find resources (tagging get_resources)", client.get_resources, **kwargs)
             for item in resp.get("ResourceTagMappingList", []):
                 found[item["ResourceARN"]] = _tag_list_to_dict(item.get("Tags"))
             token = resp.get("PaginationToken")
@@ -236,7 +222,7 @@ class ResourceTags(object):
             for batch in chunks(region_arns, TAGGING_READ_BATCH):
                 kwargs = {"ResourceARNList": batch}
                 while True:
-                    resp = _call("read tags (tagging get_resources)", client.get_resources, **kwargs)
+                    resp = call("read tags (tagging get_resources)", client.get_resources, **kwargs)
                     for item in resp.get("ResourceTagMappingList", []):
                         out[item["ResourceARN"]] = (_tag_list_to_dict(item.get("Tags")), "tagging-api")
                     token = resp.get("PaginationToken")
@@ -256,7 +242,7 @@ class ResourceTags(object):
         for arn, (add, remove, dummy) in changes.items():
             bad = [k for k in list(add) + list(remove) if is_aws_key(k)]
             if bad:  # evaluate() never produces these; refuse rather than trust it
-                raise TaggingError("refusing to change aws: keys %s on %s" % (", ".join(bad), arn))
+                raise AWSCallError("refusing to change aws: keys %s on %s" % (", ".join(bad), arn))
         errors = dict.fromkeys(changes)
         first = dict((arn, c) for arn, c in changes.items() if c[2])
         rest = dict((arn, c) for arn, c in changes.items() if not c[2])
@@ -281,11 +267,11 @@ class ResourceTags(object):
             client = self.tagging(region)
             for batch in chunks(sorted(arns), TAGGING_WRITE_BATCH):
                 if step == "add":
-                    resp = _call("tag resources (tagging tag_resources)", client.tag_resources,
-                                 ResourceARNList=batch, Tags=dict(key))
+                    resp = call("tag resources (tagging tag_resources)", client.tag_resources,
+                                ResourceARNList=batch, Tags=dict(key))
                 else:
-                    resp = _call("untag resources (tagging untag_resources)", client.untag_resources,
-                                 ResourceARNList=batch, TagKeys=list(key))
+                    resp = call("untag resources (tagging untag_resources)", client.untag_resources,
+                                ResourceARNList=batch, TagKeys=list(key))
                 for arn, failure in (resp.get("FailedResourcesMap") or {}).items():
                     errors[arn] = self._fallback(step, arn, pending[arn], failure)
         return dict((arn, err) for arn, err in errors.items() if err)
@@ -299,7 +285,7 @@ class ResourceTags(object):
                 tagger.write(arn, payload, [])
             else:
                 tagger.write(arn, {}, payload)
-        except TaggingError as exc:
+        except AWSCallError as exc:
             return str(exc)
         return None
 
@@ -313,8 +299,8 @@ def activate_cost_allocation_tags(ce, keys, check_mode=False):
     for batch in chunks(sorted(keys), COST_ALLOCATION_LIST_BATCH):
         kwargs = {"TagKeys": batch, "Type": "UserDefined"}
         while True:
-            resp = _call("list cost-allocation tags (ce list_cost_allocation_tags)", ce.list_cost_allocation_tags,
-                         **kwargs)
+            resp = call("list cost-allocation tags (ce list_cost_allocation_tags)", ce.list_cost_allocation_tags,
+                        **kwargs)
             for tag in resp.get("CostAllocationTags", []):
                 status[tag["TagKey"]] = tag.get("Status")
             if not resp.get("NextToken"):
@@ -326,9 +312,9 @@ def activate_cost_allocation_tags(ce, keys, check_mode=False):
     if check_mode:
         return result
     for batch in chunks(todo, COST_ALLOCATION_BATCH):
-        resp = _call("activate cost-allocation tags (ce update_cost_allocation_tags_status)",
-                     ce.update_cost_allocation_tags_status,
-                     CostAllocationTagsStatus=[{"TagKey": k, "Status": "Active"} for k in batch])
+        resp = call("activate cost-allocation tags (ce update_cost_allocation_tags_status)",
+                    ce.update_cost_allocation_tags_status,
+                    CostAllocationTagsStatus=[{"TagKey": k, "Status": "Active"} for k in batch])
         result["calls"] += 1
         failed = dict((e.get("TagKey"), e) for e in resp.get("Errors", []))
         result["errors"].extend({"key": k, "code": e.get("Code"), "message": e.get("Message")}

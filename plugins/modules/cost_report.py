@@ -213,10 +213,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ultraai.platform.plugins.module_utils.aws import (
     AWSSetupError,
     aws_argument_spec,
-    aws_error_types,
     client_from_params,
-    error_message,
 )
+from ansible_collections.ultraai.platform.plugins.module_utils.cost_calls import AWSCallError, call
 from ansible_collections.ultraai.platform.plugins.module_utils.cost_reports import (
     ReportError,
     budget_status,
@@ -317,10 +316,7 @@ def main():
             account = p["budgets"]["account_id"]
             if not account:
                 sts = client_from_params(p, "sts")
-                try:
-                    account = sts.get_caller_identity()["Account"]
-                except aws_error_types() as exc:
-                    raise ReportError(error_message(exc, "find the account (sts get_caller_identity)"))
+                account = call("find the account (sts get_caller_identity)", sts.get_caller_identity)["Account"]
             budgets = client_from_params(dict(p, region=global_region or p["region"]), "budgets")
             out["budgets"] = budget_status(budgets, account, p["budgets"]["names"])
         if p["estimate"]:
@@ -330,7 +326,7 @@ def main():
             out["optimization"] = optimization(
                 client_from_params(p, "ec2"), client_from_params(p, "cloudwatch"), opt["instance_ids"],
                 opt["tag_filters"], opt["lookback_days"], opt["idle_below"], opt["oversize_below"], opt["prices"])
-    except (AWSSetupError, ReportError) as exc:
+    except (AWSSetupError, AWSCallError, ReportError) as exc:
         module.fail_json(msg="cost_report: %s" % exc)
     module.exit_json(**out)
 

@@ -199,10 +199,10 @@ from ansible_collections.ultraai.platform.plugins.module_utils.cost_policy impor
     parse_policy,
     tag_limit_error,
 )
+from ansible_collections.ultraai.platform.plugins.module_utils.cost_calls import AWSCallError
 from ansible_collections.ultraai.platform.plugins.module_utils.cost_tagging import (
     Clients,
     ResourceTags,
-    TaggingError,
     activate_cost_allocation_tags,
 )
 
@@ -304,7 +304,7 @@ def main():
         if p["activate_cost_allocation_tags"]:
             ce = clients.get("ce", None if p.get("endpoint_url") else "us-east-1")
             activation = activate_cost_allocation_tags(ce, policy.keys(), module.check_mode)
-    except (AWSSetupError, TaggingError) as exc:
+    except (AWSSetupError, AWSCallError) as exc:
         module.fail_json(msg="cost_tag: %s" % exc)
 
     diff = [dict(before_header=r["arn"], after_header=r["arn"], before=_tags_text(r["before"]),
