@@ -74,3 +74,21 @@ def test_check_fails_when_a_role_default_is_added_without_regenerating(tmp_path)
     again = subprocess.run([sys.executable, script, "--check", "--root", tree], capture_output=True, text=True,
                            check=False, timeout=300)
     assert again.returncode == 0, again.stderr
+
+
+def lint_changelog(tree):
+    exe = os.path.join(os.path.dirname(sys.executable), "antsibull-changelog")
+    return subprocess.run([exe, "lint"], cwd=tree, capture_output=True, text=True, check=False, timeout=120)
+
+
+def test_changelog_fragments_lint_clean():
+    res = lint_changelog(ROOT)
+    assert res.returncode == 0 and not res.stdout.strip(), res.stdout + res.stderr
+
+
+def test_changelog_lint_catches_a_bad_fragment(tmp_path):
+    shutil.copytree(os.path.join(ROOT, "changelogs"), tmp_path / "changelogs")
+    shutil.copy(os.path.join(ROOT, "galaxy.yml"), tmp_path)
+    (tmp_path / "changelogs" / "fragments" / "bad.yml").write_text("new_stuff:\n  - not a section antsibull knows\n")
+    res = lint_changelog(str(tmp_path))
+    assert res.returncode != 0 or "bad.yml" in res.stdout, res.stdout
