@@ -72,8 +72,8 @@ def _return_rows(returns, prefix=""):
     rows = []
     for name in sorted(returns or {}):
         ret = returns[name]
-        rows.append("| `%s%s` | %s | %s | %s |" % (prefix, name, ret.get("type", ""), _text(ret.get("returned")),
-                                                 _text(ret.get("description"))))
+        cells = (prefix, name, ret.get("type", ""), _text(ret.get("returned")), _text(ret.get("description")))
+        rows.append("| `%s%s` | %s | %s | %s |" % cells)
         rows += _return_rows(ret.get("contains") or {}, prefix + name + ".")
     return rows
 
