@@ -13,6 +13,10 @@ A policy is::
     case_sensitive: true        # default for every rule
     forbidden: [Temp]           # keys that must not be present
 
+The flat form (the aws_infra role's aws_infra_tag_policy) is accepted too and
+becomes the form above: ``required`` (list of keys), ``allowed_values`` (key to
+list), ``patterns`` (key to regular expression) and ``defaults`` (key to value).
+
 ``evaluate()`` compares one resource's tags with the policy and returns the
 violations and the change that fixes what can be fixed. Keys that start with
 ``aws:`` are never read, counted, added or removed.
@@ -33,6 +37,8 @@ ARN_RE = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aw
 TAG_CHARS_RE = re.compile(r"^[\w\s+\-=.:/@]*$", re.UNICODE)
 RULE_FIELDS = ("required", "allowed", "pattern", "default", "case_sensitive")
 POLICY_FIELDS = ("tags", "case_sensitive", "forbidden")
+FLAT_FIELDS = (("required", "required", list), ("allowed_values", "allowed", dict), ("patterns", "pattern", dict),
+               ("defaults", "default", dict))
 
 # Issue kinds a violation can have.
 MISSING = "missing"
@@ -164,13 +170,39 @@ def _parse_rule(key, raw, policy_cs):
     return rule
 
 
+def _flat_to_tags(raw):
+    """The policy with its flat fields (required, allowed_values, patterns, defaults) folded into tags."""
+    if not any(field in raw for field, dummy, dummy2 in FLAT_FIELDS):
+        return raw
+    tags = dict((k, dict(v or {})) for k, v in (raw.get("tags") or {}).items())
+    for field, rule_field, kind in FLAT_FIELDS:
+        value = raw.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, kind):
+            raise PolicyError("policy.%s must be a %s" % (field, "list of keys" if kind is list else "dictionary"))
+        items = [(key, True) for key in value] if kind is list else value.items()
+        for key, rule_value in items:
+            if not isinstance(key, str):
+                raise PolicyError("policy.%s: key %r is not a string" % (field, key))
+            rule = tags.setdefault(key, {})
+            if rule_field in rule and rule[rule_field] != rule_value:
+                raise PolicyError("policy.%s.%s conflicts with policy.tags.%s.%s" % (field, key, key, rule_field))
+            rule[rule_field] = rule_value
+    out = dict((k, v) for k, v in raw.items() if k not in [f[0] for f in FLAT_FIELDS])
+    out["tags"] = tags
+    return out
+
+
 def parse_policy(raw):
     """Validate a policy dictionary and return a Policy; raise PolicyError with one clear message."""
     if not isinstance(raw, dict):
         raise PolicyError("policy must be a dictionary with a tags key")
-    unknown = sorted(set(raw) - set(POLICY_FIELDS))
+    known = POLICY_FIELDS + tuple(f[0] for f in FLAT_FIELDS)
+    unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise PolicyError("policy: unknown field(s) %s (known: %s)" % (", ".join(unknown), ", ".join(POLICY_FIELDS)))
+        raise PolicyError("policy: unknown field(s) %s (known: %s)" % (", ".join(unknown), ", ".join(known)))
+    raw = _flat_to_tags(raw)
     case_sensitive = _check_bool(raw.get("case_sensitive", True), "policy.case_sensitive")
     tags = raw.get("tags")
     if not isinstance(tags, dict) or not tags:

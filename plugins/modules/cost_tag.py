@@ -44,6 +44,9 @@ options:
         reported as C(wrong_case_key) or C(wrong_case_value) and enforce rewrites it; when it is
         case-sensitive such a key counts as missing and such a value as invalid.
       - C(forbidden) lists keys that must not be present.
+      - The flat form of the aws_infra role's C(aws_infra_tag_policy) is accepted as well, alone or
+        with C(tags) - C(required) (list of keys), C(allowed_values) (key to list of values),
+        C(patterns) (key to regular expression) and C(defaults) (key to value).
       - A policy with more than 50 keys, an invalid regular expression, a default its own rule
         refuses, a key both required (or defaulted) and forbidden, or an C(aws:) key is refused.
     type: dict

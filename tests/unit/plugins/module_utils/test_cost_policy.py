@@ -41,6 +41,7 @@ GOOD = {"Project": "ultraai", "Environment": "production", "CostCenter": "CC-123
     ({"tags": {"Env": {"requried": True}}}, "unknown field(s) requried"),
     ({"tags": {"Env": {"required": "yes"}}}, "policy.tags.Env.required must be true or false"),
     ({"tags": {}}, "policy.tags must be a non-empty dictionary"),
+    ({}, "policy.tags must be a non-empty dictionary"),
     ({"tags": {"Env": {}}, "extra": 1}, "policy: unknown field(s) extra"),
     ({"tags": {"Env": {"default": "x" * 257}}}, "is 257 characters long; AWS allows at most 256"),
     ({"tags": {"Env": {}, "env": {}}, "case_sensitive": False}, "differ only in case"),
@@ -112,6 +113,29 @@ def test_case_sensitive_policy_counts_a_wrong_case_key_as_missing():
     ev = evaluate(policy, {"project": "ultraai"})
     assert [(v["key"], v["issue"]) for v in ev["violations"]] == [("Project", "missing")]
     assert ev["add"] == {"Project": "ultraai"} and ev["remove"] == []
+
+
+def test_flat_form_of_the_aws_infra_role():
+    policy = parse_policy({"required": ["Project", "CostCenter"], "allowed_values": {"Environment": ["production"]},
+                           "patterns": {"CostCenter": "^cc-[0-9]{4}$"}, "defaults": {"Project": "ultraai"}})
+    rules = dict((r.key, r.to_dict()) for r in policy.rules)
+    assert rules["Project"]["required"] and rules["Project"]["default"] == "ultraai"
+    assert rules["CostCenter"]["required"] and rules["CostCenter"]["pattern"] == "^cc-[0-9]{4}$"
+    assert rules["Environment"]["allowed"] == ["production"] and not rules["Environment"]["required"]
+    ev = evaluate(policy, {"CostCenter": "cc-12", "Environment": "production"})
+    found = sorted((v["key"], v["issue"]) for v in ev["violations"])
+    assert found == [("CostCenter", "invalid_value"), ("Project", "missing")]
+
+
+@pytest.mark.parametrize("policy,message", [
+    ({"required": "Project"}, "policy.required must be a list of keys"),
+    ({"patterns": {"CostCenter": "("}}, "is not a valid regular expression"),
+    ({"tags": {"Env": {"allowed": ["a"]}}, "allowed_values": {"Env": ["b"]}}, "conflicts with policy.tags.Env.allowed"),
+])
+def test_bad_flat_policies(policy, message):
+    with pytest.raises(PolicyError) as err:
+        parse_policy(policy)
+    assert message in str(err.value)
 
 
 def test_tag_limit():
