@@ -194,3 +194,29 @@ def test_fifty_tag_limit_is_respected(aws_env, moto_endpoint, tmp_path, world):
     tags = world["ec2"].describe_tags(Filters=[{"Name": "resource-id", "Values": [iid]}])["Tags"]
     assert len(tags) == 51, "the resource was changed"
     assert "Traceback" not in res.stdout + res.stderr
+
+
+def test_auto_scaling_group_is_read_through_its_own_api(aws_env, moto_endpoint, tmp_path, world):
+    """The tagging API's get_resources omits ASGs (in moto as the lab notes say), so
+    cost_tag reads them with describe_auto_scaling_groups; a second enforce run
+    therefore sees its own tags and changes nothing."""
+    asg = boto3.client("autoscaling", region_name=REGION, endpoint_url=moto_endpoint,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    image = world["ec2"].describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    subnet = world["ec2"].describe_subnets()["Subnets"][0]["SubnetId"]
+    asg.create_launch_configuration(LaunchConfigurationName="cost-lc", ImageId=image, InstanceType="t3.micro")
+    asg.create_auto_scaling_group(AutoScalingGroupName="cost-asg", LaunchConfigurationName="cost-lc", MinSize=0,
+                                  MaxSize=1, VPCZoneIdentifier=subnet,
+                                  Tags=[{"Key": "Owner", "Value": "ops", "PropagateAtLaunch": True},
+                                        {"Key": "Environment", "Value": "staging", "PropagateAtLaunch": True}])
+    arn = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["cost-asg"])["AutoScalingGroups"][0][
+        "AutoScalingGroupARN"]
+    args = {"policy": POLICY, "mode": "enforce", "resources": [arn]}
+    out, dummy = _play(aws_env, moto_endpoint, tmp_path, args)
+    assert out["changed"] is True and out["resources"][0]["status"] == "fixed", out
+    assert out["resources"][0]["source"] == "AutoScalingTagger"
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["cost-asg"])["AutoScalingGroups"][0]
+    assert dict((t["Key"], t["Value"]) for t in group["Tags"]) == {
+        "Owner": "ops", "Environment": "staging", "Project": "ultraai", "CostCenter": "CC-0000", "Team": "platform"}
+    again, dummy = _play(aws_env, moto_endpoint, tmp_path, args)
+    assert again["changed"] is False and again["resources"][0]["status"] == "compliant", again
