@@ -77,6 +77,7 @@ def test_cost_report_html_with_a_plot(aws_env, moto_endpoint, tmp_path):
 
 
 BAD = [
+    ("no policy", AUDIT, {}, "cost_audit_policy is empty: set it, or aws_infra_tag_policy in the inventory"),
     ("invalid regex", AUDIT, {"cost_audit_policy": {"patterns": {"CostCenter": "cc-[0-9"}}},
      "policy.tags.CostCenter.pattern 'cc-[0-9' is not a valid regular expression"),
     ("required and forbidden", AUDIT, {"cost_audit_policy": {"required": ["Owner"], "forbidden": ["Owner"]}},
