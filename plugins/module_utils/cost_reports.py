@@ -19,9 +19,9 @@ from decimal import Decimal, InvalidOperation
 from ansible_collections.ultraai.platform.plugins.module_utils.cost_calls import call
 
 HOURS_PER_MONTH = Decimal("730")
-# On-demand Linux prices in USD per hour, region us-east-1, as AWS publishes them.
-# They are a starting point for estimates: pass your own table (module option prices)
-# for another region, OS, or a negotiated rate.
+# On-demand Linux list prices in USD per hour, region us-east-1 (not checked against
+# the Price List API from the development machine). They are a starting point for
+# estimates: pass your own table (module option prices) for another region, OS, or rate.
 DEFAULT_PRICES = {
     "t3.micro": "0.0104", "t3.small": "0.0208", "t3.medium": "0.0416", "t3.large": "0.0832",
     "t3.xlarge": "0.1664", "t3.2xlarge": "0.3328",
