@@ -8,6 +8,11 @@ durations of earlier runs, kept in $ULTRAAI_CACHE/scenario-durations.json) start
 first. Each scenario's output goes to DIR/molecule-<name>.log; a summary line per
 scenario is printed as it ends, and the tail of the log of any that failed.
 Exit status 0 only when every scenario passed.
+
+A scenario whose directory holds a RUN_ALONE file (saying why) measures something
+under load, so it never shares the machine with another scenario: `--select
+shared` runs only the others, `--select alone` only those (one at a time), and
+scripts/test.sh runs the alone ones after everything else has finished.
 """
 
 import argparse
@@ -29,6 +34,10 @@ SUMMARY = re.compile(r"^(=+ .* in [0-9.]+s =+|[a-z0-9_-]+ +: actions=)")
 def all_scenarios():
     base = os.path.join(ROOT, "molecule")
     return sorted(d for d in os.listdir(base) if os.path.isfile(os.path.join(base, d, "molecule.yml")))
+
+
+def runs_alone(name):
+    return os.path.exists(os.path.join(ROOT, "molecule", name, "RUN_ALONE"))
 
 
 def hosts_of(name):
@@ -66,6 +75,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("ULTRAAI_JOBS", "3")))
+    parser.add_argument("--select", choices=["all", "shared", "alone"], default="all")
     parser.add_argument("scenarios", nargs="*")
     args = parser.parse_args()
     todo = args.scenarios or all_scenarios()
@@ -73,6 +83,9 @@ def main():
     if unknown:
         log("unknown scenario(s): %s" % ", ".join(unknown))
         return 2
+    if args.select != "all":
+        todo = [s for s in todo if runs_alone(s) == (args.select == "alone")]
+    jobs = max(1, args.jobs)
     known = load_durations()
     todo.sort(key=lambda s: -known.get(s, 600))
     hosts = {s: hosts_of(s) for s in todo}
@@ -82,9 +95,9 @@ def main():
     while todo or running:
         busy = set().union(*(hosts[s] for s in running)) if running else set()
         for name in list(todo):
-            if len(running) >= max(1, args.jobs):
+            if len(running) >= jobs:
                 break
-            if hosts[name] & busy:
+            if (running and runs_alone(name)) or hosts[name] & busy or any(runs_alone(r) for r in running):
                 continue
             path = os.path.join(args.out, "molecule-%s.log" % name)
             out = open(path, "w", encoding="utf-8")  # pylint: disable=consider-using-with

@@ -23,16 +23,19 @@ log "building release 1.0.0 (scripts/build_release.py)"
 python scripts/build_release.py --version 1.0.0 --output "$ROOT/dist" >"$OUT/build-release.log" 2>&1 \
   || { cat "$OUT/build-release.log"; die "building the release failed"; }
 
-# Every scenario (or those named in ULTRAAI_SCENARIOS; " " runs none); those
-# with disjoint lab hosts run side by side, ULTRAAI_JOBS at a time (default 3).
+# Every scenario (or those named in ULTRAAI_SCENARIOS; " " runs none). Those
+# with disjoint lab hosts run side by side, ULTRAAI_JOBS at a time (default 3);
+# those marked RUN_ALONE (they measure under load) run afterwards, alone, once
+# the static gates have finished too.
 molecule_rc=0
-if [ -n "${ULTRAAI_SCENARIOS:-}" ]; then
-  read -r -a scenarios <<<"$ULTRAAI_SCENARIOS"
-  if [ ${#scenarios[@]} -gt 0 ]; then
-    python scripts/run_scenarios.py --out "$OUT" "${scenarios[@]}" || molecule_rc=1
-  fi
-else
-  python scripts/run_scenarios.py --out "$OUT" || molecule_rc=1
+read -r -a scenarios <<<"${ULTRAAI_SCENARIOS-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort | tr '\n' ' ')}"
+if [ ${#scenarios[@]} -gt 0 ]; then
+  python scripts/run_scenarios.py --out "$OUT" --select shared "${scenarios[@]}" || molecule_rc=1
+fi
+static_rc=0
+wait "$static_pid" || static_rc=1
+if [ ${#scenarios[@]} -gt 0 ]; then
+  python scripts/run_scenarios.py --out "$OUT" --select alone "${scenarios[@]}" || molecule_rc=1
 fi
 
 # The stack ran every Ansible command at -vvv: no secret may be in those logs.
@@ -41,8 +44,6 @@ if [ -f "$OUT/molecule-stack.log" ]; then
   pytest -q -p no:cacheprovider tests/logs || molecule_rc=1
 fi
 
-static_rc=0
-wait "$static_pid" || static_rc=1
 cat "$OUT/static.log"
 # ULTRAAI_KEEP_LAB=1 leaves the lab network and package cache up (for debugging).
 [ "${ULTRAAI_KEEP_LAB:-0}" = 1 ] || "$ROOT/scripts/lab.sh" down >/dev/null 2>&1 || true
