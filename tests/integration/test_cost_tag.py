@@ -220,3 +220,24 @@ def test_auto_scaling_group_is_read_through_its_own_api(aws_env, moto_endpoint, 
         "Owner": "ops", "Environment": "staging", "Project": "ultraai", "CostCenter": "CC-0000", "Team": "platform"}
     again, dummy = _play(aws_env, moto_endpoint, tmp_path, args)
     assert again["changed"] is False and again["resources"][0]["status"] == "compliant", again
+
+
+def test_route53_hosted_zone_is_tagged_through_its_own_api(aws_env, moto_endpoint, tmp_path, world):
+    """moto's tagging API refuses Route 53 (FailedResourcesMap), so cost_tag tags the
+    hosted zone with change_tags_for_resource, and reads it back the same way."""
+    r53 = boto3.client("route53", region_name="us-east-1", endpoint_url=moto_endpoint,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    zone = r53.create_hosted_zone(Name="cost.example.com", CallerReference="cost-tag-test")["HostedZone"]["Id"]
+    zone_id = zone.split("/")[-1]
+    r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id,
+                                 AddTags=[{"Key": "Owner", "Value": "ops"}, {"Key": "Environment", "Value": "staging"}])
+    arn = "arn:aws:route53:::hostedzone/%s" % zone_id
+    args = {"policy": POLICY, "mode": "enforce", "resources": [arn]}
+    out, dummy = _play(aws_env, moto_endpoint, tmp_path, args)
+    assert out["changed"] is True and out["resources"][0]["status"] == "fixed", out
+    assert out["resources"][0]["source"] == "Route53Tagger"
+    tags = r53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)["ResourceTagSet"]["Tags"]
+    assert dict((t["Key"], t["Value"]) for t in tags) == {
+        "Owner": "ops", "Environment": "staging", "Project": "ultraai", "CostCenter": "CC-0000", "Team": "platform"}
+    again, dummy = _play(aws_env, moto_endpoint, tmp_path, args)
+    assert again["changed"] is False and again["resources"][0]["status"] == "compliant", again
