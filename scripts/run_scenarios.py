@@ -10,9 +10,13 @@ scenario is printed as it ends, and the tail of the log of any that failed.
 Exit status 0 only when every scenario passed.
 
 A scenario whose directory holds a RUN_ALONE file (saying why) measures something
-under load, so it never shares the machine with another scenario: `--select
-shared` runs only the others, `--select alone` only those (one at a time), and
-scripts/test.sh runs the alone ones after everything else has finished.
+under load, so its measuring steps never share the machine with another
+scenario. Its test sequence is split at `converge`: `--select shared` runs the
+other scenarios and the steps of the alone ones up to and including converge
+(side by side with the rest); `--select alone` then runs the remaining steps of
+each alone scenario (verify, destroy, ...) one at a time. scripts/test.sh calls
+`shared`, waits for the static gates, then calls `alone`. `--select all` (the
+default) runs every scenario whole, the alone ones by themselves.
 """
 
 import argparse
@@ -46,6 +50,40 @@ def hosts_of(name):
     names = {p["name"] for p in data.get("platforms") or []}
     # A scenario on the controller only (delegated) still gets a name of its own.
     return names or {"controller:" + name}
+
+
+DEFAULT_SEQUENCE = ["destroy", "syntax", "create", "prepare", "converge", "idempotence", "side_effect", "verify",
+                    "destroy"]
+
+
+def sequence_of(name):
+    with open(os.path.join(ROOT, "molecule", name, "molecule.yml"), encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    return (data.get("scenario") or {}).get("test_sequence") or DEFAULT_SEQUENCE
+
+
+def unit_command(name, kind, out_dir):
+    """The shell command for one unit of work: a whole `molecule test` ("test"),
+    the steps up to converge ("prep") or the steps after it ("rest")."""
+    if kind == "test":
+        return "molecule test -s %s" % name
+    seq = sequence_of(name)
+    cut = seq.index("converge") + 1 if "converge" in seq else len(seq)
+    marker = os.path.join(out_dir, ".prep-%s" % name)
+    if kind == "prep":
+        steps = " && ".join("molecule %s -s %s" % (a, name) for a in seq[:cut])
+        return "rm -f %s; if %s; then echo ok > %s; else echo failed > %s; exit 1; fi" % (
+            marker, steps, marker, marker)
+    rest = seq[cut:]
+    final_destroy = bool(rest) and rest[-1] == "destroy"
+    body = " && ".join("molecule %s -s %s" % (a, name) for a in (rest[:-1] if final_destroy else rest)) or "true"
+    prep = unit_command(name, "prep", out_dir)
+    # Prepared in the shared phase (or, when only the alone steps were asked for, now).
+    cmd = ("{ [ -e %s ] || ( %s ); } && if [ \"$(cat %s)\" = ok ]; then %s; else "
+           "echo 'the steps up to converge failed (see above)'; false; fi; rc=$?") % (marker, prep, marker, body)
+    if final_destroy:
+        cmd += "; molecule destroy -s %s || rc=1" % name
+    return cmd + "; exit $rc"
 
 
 def load_durations():
@@ -83,49 +121,62 @@ def main():
     if unknown:
         log("unknown scenario(s): %s" % ", ".join(unknown))
         return 2
-    if args.select != "all":
-        todo = [s for s in todo if runs_alone(s) == (args.select == "alone")]
+    units = []
+    for name in todo:
+        alone = runs_alone(name)
+        if args.select == "all":
+            units.append((name, "test", alone))
+        elif args.select == "shared":
+            units.append((name, "prep" if alone else "test", False))
+        elif alone:
+            units.append((name, "rest", True))
     jobs = max(1, args.jobs)
     known = load_durations()
-    todo.sort(key=lambda s: -known.get(s, 600))
-    hosts = {s: hosts_of(s) for s in todo}
+    units.sort(key=lambda u: -known.get("%s:%s" % u[:2], known.get(u[0], 600)))
+    hosts = {u[0]: hosts_of(u[0]) for u in units}
     os.makedirs(args.out, exist_ok=True)
-    running = {}  # name -> (Popen, start, log file)
+    running = {}  # unit -> (Popen, start, log file)
     failed = []
-    while todo or running:
-        busy = set().union(*(hosts[s] for s in running)) if running else set()
-        for name in list(todo):
+    while units or running:
+        busy = set().union(*(hosts[u[0]] for u in running)) if running else set()
+        for unit in list(units):
+            name, kind, alone = unit
             if len(running) >= jobs:
                 break
-            if (running and runs_alone(name)) or hosts[name] & busy or any(runs_alone(r) for r in running):
+            if (running and alone) or hosts[name] & busy or any(u[2] for u in running):
                 continue
             path = os.path.join(args.out, "molecule-%s.log" % name)
-            out = open(path, "w", encoding="utf-8")  # pylint: disable=consider-using-with
-            log("molecule test -s %s (log: %s)" % (name, os.path.relpath(path, ROOT)))
-            proc = subprocess.Popen(["molecule", "test", "-s", name], cwd=ROOT, stdout=out,  # pylint: disable=consider-using-with
+            out = open(path, "a" if kind == "rest" else "w", encoding="utf-8")  # pylint: disable=consider-using-with
+            cmd = unit_command(name, kind, args.out)
+            log("%s (log: %s)" % (cmd if kind == "test" else "molecule -s %s: %s steps" % (name, kind),
+                                 os.path.relpath(path, ROOT)))
+            proc = subprocess.Popen(["bash", "-c", cmd], cwd=ROOT, stdout=out,  # pylint: disable=consider-using-with
                                     stderr=subprocess.STDOUT)
-            running[name] = (proc, time.time(), out)
+            running[unit] = (proc, time.time(), out)
             busy |= hosts[name]
-            todo.remove(name)
+            units.remove(unit)
         time.sleep(2)
-        for name, (proc, start, out) in list(running.items()):
+        for unit, (proc, start, out) in list(running.items()):
             if proc.poll() is None:
                 continue
+            name, kind = unit[:2]
             out.close()
-            del running[name]
+            del running[unit]
             took = time.time() - start
             path = os.path.join(args.out, "molecule-%s.log" % name)
             with open(path, encoding="utf-8", errors="replace") as fh:
                 lines = fh.read().splitlines()
+            what = "molecule test -s %s" % name if kind == "test" else "molecule -s %s (%s steps)" % (name, kind)
             if proc.returncode == 0:
-                save_duration(name, took)
-                log("molecule test -s %s passed in %ds" % (name, took))
-                for line in lines:
-                    if SUMMARY.match(line):
-                        print("  %s: %s" % (name, line.strip()))
+                save_duration("%s:%s" % (name, kind), took)
+                log("%s passed in %ds" % (what, took))
+                if kind != "prep":
+                    for line in lines:
+                        if SUMMARY.match(line):
+                            print("  %s: %s" % (name, line.strip()))
             else:
                 failed.append(name)
-                log("molecule test -s %s FAILED after %ds; the end of its log:" % (name, took))
+                log("%s FAILED after %ds; the end of its log:" % (what, took))
                 print("\n".join(lines[-150:]))
             sys.stdout.flush()
     if failed:
