@@ -77,8 +77,9 @@ def _wired(group_vars_dir, role_vars):
 
 def playbook_reads(playbook, root=ROOT, group_vars_dir=None):
     """The variables a playbook reads as input, from four places:
-    the argument specs of every ultraai.platform role it uses; the asserts of its
-    input-check plays (tagged always, at its top); the settings files it loads
+    the argument specs of every ultraai.platform role it uses; the asserts and
+    validate_argument_spec tasks of its input-check plays (its first play, and
+    plays tagged always); the settings files it loads
     with vars_files (which -e overrides); and, with group_vars_dir, inventory
     variables the inventory wires into those roles' variables."""
     path = os.path.join(root, playbook)
@@ -89,16 +90,18 @@ def playbook_reads(playbook, root=ROOT, group_vars_dir=None):
     for role in _roles_of(text, root):
         role_vars |= _role_options(role, root)
     read = set(role_vars)
-    for play in plays:
+    for index, play in enumerate(plays):
         for vars_file in play.get("vars_files") or []:
             candidate = os.path.join(os.path.dirname(path), vars_file)
             if "{{" not in vars_file and os.path.exists(candidate):
                 read |= set(_load_yaml(candidate) or {})
-        if not _is_input_play(play):
+        if index > 0 and not _is_input_play(play):
             continue
         for task in play.get("tasks") or []:
             if "ansible.builtin.assert" in task:
                 read |= _names(task["ansible.builtin.assert"].get("that"))
+            if "ansible.builtin.validate_argument_spec" in task:
+                read |= set(task["ansible.builtin.validate_argument_spec"].get("argument_spec") or {})
     if group_vars_dir:
         read |= _wired(group_vars_dir, role_vars)
     return read
