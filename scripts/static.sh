@@ -17,7 +17,10 @@ git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-
 
 rc=0
 log "ansible-lint --offline --profile production"
-(cd "$COLL" && ANSIBLE_COLLECTIONS_PATH=$COLL_ROOT ansible-lint --offline --profile production) || rc=1
+# A HOME of its own: ansible-lint also looks in ~/.ansible/collections, where a
+# stale installed copy of this collection would shadow the tree under test.
+mkdir -p "$COLL_ROOT/home"
+(cd "$COLL" && HOME="$COLL_ROOT/home" ANSIBLE_COLLECTIONS_PATH=$COLL_ROOT ansible-lint --offline --profile production) || rc=1
 log "ansible-test sanity (ansible-core $(ansible --version | head -1 | grep -o 'core [0-9.]*'), Python 3.11)"
 (cd "$COLL" && ansible-test sanity --venv --python 3.11 --color no) || rc=1
 if [ -x "$ROOT/.venv312/bin/ansible-test" ]; then
