@@ -32,7 +32,11 @@ def survey_defaults(template):
     answers = {}
     for question in template.get("survey") or []:
         if "default" in question:
-            answers[question["variable"]] = question["default"]
+            value = question["default"]
+            if question.get("type") == "multiselect":
+                # AWX keeps a multiselect default as lines and passes a list.
+                value = [line for line in str(value).split("\n") if line]
+            answers[question["variable"]] = value
     return answers
 
 

@@ -65,6 +65,10 @@ def test_every_survey_question_is_complete():
             assert {"variable", "question_name", "type", "required"} <= set(question), question
             assert question["type"] in ("text", "textarea", "password", "integer", "float",
                                         "multiplechoice", "multiselect"), question
+            if question["type"] in ("multiplechoice", "multiselect"):
+                chosen = str(question.get("default", "")).split("\n") if question["type"] == "multiselect" else \
+                    [str(question.get("default", ""))]
+                assert set(c for c in chosen if c) <= set(question["choices"]), question
             if question.get("required"):
                 assert "default" in question, "%s: a required question needs a default for scheduled and " \
                     "workflow launches (%s)" % (template["name"], question["variable"])
