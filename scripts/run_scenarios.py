@@ -148,8 +148,8 @@ def main():
             path = os.path.join(args.out, "molecule-%s.log" % name)
             out = open(path, "a" if kind == "rest" else "w", encoding="utf-8")  # pylint: disable=consider-using-with
             cmd = unit_command(name, kind, args.out)
-            log("%s (log: %s)" % (cmd if kind == "test" else "molecule -s %s: %s steps" % (name, kind),
-                                 os.path.relpath(path, ROOT)))
+            what = cmd if kind == "test" else "molecule -s %s: %s steps" % (name, kind)
+            log("%s (log: %s)" % (what, os.path.relpath(path, ROOT)))
             proc = subprocess.Popen(["bash", "-c", cmd], cwd=ROOT, stdout=out,  # pylint: disable=consider-using-with
                                     stderr=subprocess.STDOUT)
             running[unit] = (proc, time.time(), out)
