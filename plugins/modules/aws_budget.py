@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 module: aws_budget
 short_description: Create, update or delete an AWS Budget with actual and forecast notifications
 description:
-  - Makes one AWS Budget (AWS Budgets API) match the task: its limit, period, cost
+  - Makes one AWS Budget (AWS Budgets API) match the task, that is its limit, period, cost
     filters, notifications (actual or forecasted spend against a threshold) with their
     subscribers (e-mail addresses or SNS topics), and its tags.
   - Idempotent. A budget whose limit, period or filters differ is updated in place
@@ -21,7 +21,7 @@ description:
   - Check mode reports what would change without changing anything, and C(--diff) shows
     the budget before and after.
 version_added: 1.0.0
-author: ultraai.platform developers
+author: UltraAI platform team (@ultraai)
 options:
   name:
     description: Name of the budget (unique in the account).
@@ -54,8 +54,9 @@ options:
     default: COST
   cost_filters:
     description:
-      - Cost Explorer filters of the budget, such as C({TagKeyValue: ["user:Application$ultraai"]})
-        or C({Service: ["Amazon Elastic Compute Cloud - Compute"]}). Empty tracks the whole account.
+      - Cost Explorer filters of the budget, each a filter name and a list of values, such as
+        C(TagKeyValue) with C(user:Application$ultraai), or C(Service) with
+        C(Amazon Elastic Compute Cloud - Compute). Empty tracks the whole account.
     type: dict
     default: {}
   notifications:
@@ -130,6 +131,7 @@ attributes:
     support: full
     description: Shows the budget (limit, period, filters, notifications, tags) before and after.
   platform:
+    support: full
     platforms: aws
     description: Talks to the AWS Budgets API (and STS for the account) from the host that runs it.
 notes:
@@ -443,7 +445,8 @@ def budget_view(budget, notes, tags):
 
 
 def sub_list(subs):
-    return sorted({"type": s["type"], "address": s["address"]} for s in subs) if subs else []
+    return sorted(({"type": s["type"], "address": s["address"]} for s in subs or []),
+                  key=lambda sub: (sub["type"], sub["address"]))
 
 
 def run(module, client, account_id):

@@ -135,8 +135,8 @@ def test_drift_is_corrected_call_by_call(budgets, capsys):
     old = drift(budgets)
     new_budget = dict(BUDGET, CostTypes=EXISTING["CostTypes"], TimePeriod=EXISTING["TimePeriod"])
     budgets.add_response("update_budget", {}, {"AccountId": ACCOUNT, "NewBudget": new_budget})
-    budgets.add_response("delete_notification", {}, {"AccountId": ACCOUNT, "BudgetName": "ultraai-monthly",
-                                                      "Notification": old})
+    budgets.add_response("delete_notification", {}, {
+        "AccountId": ACCOUNT, "BudgetName": "ultraai-monthly", "Notification": old})
     budgets.add_response("delete_subscriber", {}, {"AccountId": ACCOUNT, "BudgetName": "ultraai-monthly",
                                                    "Notification": ACTUAL, "Subscriber": MAIL})
     budgets.add_response("create_notification", {}, {"AccountId": ACCOUNT, "BudgetName": "ultraai-monthly",
