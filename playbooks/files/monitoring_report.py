@@ -148,7 +148,9 @@ def collect(prom, end, window, step):
                 if points:
                     lines.append((name or r["metric"].get(by, key) if by else name or label, points))
         data["series"][key] = {"label": label, "section": section, "lines": lines}
-    q = 'ALERTS{alertstate="firing"}'
+    # Any firing sample within each step (a short alert falls between steps,
+    # and a resolved one ends with a stale marker).
+    q = 'max_over_time(ALERTS{alertstate="firing"}[%s])' % step
     data["queries"]["alert_history"] = q
     for r in prom.range(q, start, end, step):
         stamps = [float(t) for t, v in r["values"]]
