@@ -9,7 +9,8 @@ source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root (the lab needs podman as root)"
 
 APT_PACKAGES=(python3 python3-venv python3-dev gcc podman runc netavark aardvark-dns iptables
-              debootstrap rsync git openssh-client curl ca-certificates shellcheck)
+              debootstrap rsync git openssh-client curl ca-certificates shellcheck
+              chromium)  # chromium: headless screenshots of the monitoring report
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -18,6 +19,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# promtool (for `promtool check/test rules` in the suite) from Debian's
+# prometheus package, unpacked into the cache: no Prometheus service on the controller.
+if [ ! -x "$ULTRAAI_CACHE/tools/prometheus/usr/bin/promtool" ]; then
+  log "unpacking promtool from Debian's prometheus package"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1) || { apt-get update -qq && (cd "$tmp" && apt-get download prometheus >/dev/null); }
+  mkdir -p "$ULTRAAI_CACHE/tools/prometheus"
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$ULTRAAI_CACHE/tools/prometheus"
+  rm -rf "$tmp"
 fi
 
 # make_venv NAME PYTHON REQUIREMENTS CONSTRAINTS: a venv in the cache, keyed by the pins.
