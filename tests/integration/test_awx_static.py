@@ -92,9 +92,16 @@ def test_the_release_workflow_rolls_back_on_failure_and_reports_on_success():
     assert DATA["awx_workflows"][0]["notification_templates_error"]
 
 
-def test_the_schedules_cover_backup_dr_drill_cost_and_report():
+def test_the_schedules_cover_backup_cost_and_report():
     targets = {s["unified_job_template"] for s in DATA["awx_schedules"]}
-    assert {"UltraAI backup", "UltraAI DR drill", "UltraAI cost audit", "UltraAI cost report", "UltraAI report"} <= targets
+    assert {"UltraAI backup", "UltraAI cost audit", "UltraAI cost report", "UltraAI report"} <= targets
+
+
+@pytest.mark.xfail(strict=True, reason="playbooks/dr_drill.yml is not built yet (issue 5); its template and "
+                                       "weekly schedule join with it, and this marker must go then")
+def test_the_schedules_cover_the_dr_drill():
+    targets = {s["unified_job_template"] for s in DATA["awx_schedules"]}
+    assert "UltraAI DR drill" in targets
 
 
 # The checks above must catch broken data: each broken copy below must fail.
