@@ -1,7 +1,7 @@
 """Rolling deploys under a steady load: failed requests, latency during the deploy against steady state,
 and, for bad releases, the time from the bad release's activation to the rollback being complete.
 
-    .venv/bin/python benchmarks/deploy.py --inventory INVENTORY [--url https://10.77.0.70/health]
+    .venv/bin/python benchmarks/deploy.py --inventory INVENTORY [--url https://10.77.0.70/api/version]
                                           [--good 1.1.0 --old 1.0.0] [--bad 1.1.1-crash ...]
 
 Needs a stack built by site.yml on the old release and the releases built into ULTRAAI_RELEASE_DIR
@@ -35,7 +35,7 @@ ACTIVATION_TASK = "Restart the API]"
 ROLLBACK_DONE_TASK = "Read where every app host is after the rollback]"
 
 
-def run_under_load(playbook, inventory, extra_args=(), url="https://10.77.0.70/health", rate=20.0, steady=6.0,
+def run_under_load(playbook, inventory, extra_args=(), url="https://10.77.0.70/api/version", rate=20.0, steady=6.0,
                    max_seconds=600, kill_after=None, workdir=None):
     """Run a playbook of this checkout while loadgen.py sends `rate` requests/s to `url`.
 
@@ -154,7 +154,7 @@ def line(name, fig):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inventory", required=True)
-    parser.add_argument("--url", default="https://10.77.0.70/health")
+    parser.add_argument("--url", default="https://10.77.0.70/api/version")
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--old", default="1.0.0")
     parser.add_argument("--good", default="1.1.0")
