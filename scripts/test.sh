@@ -37,6 +37,11 @@ wait "$static_pid" || static_rc=1
 if [ ${#scenarios[@]} -gt 0 ]; then
   python scripts/run_scenarios.py --out "$OUT" --select alone "${scenarios[@]}" || molecule_rc=1
 fi
+# The deploy scenario's figures (requests, failures, latency against steady state, rollback time).
+if [ -f "$ROOT/tests/output/molecule/deploy-figures.json" ]; then
+  log "deploy figures (tests/output/molecule/deploy-figures.json):"
+  cat "$ROOT/tests/output/molecule/deploy-figures.json"
+fi
 
 # The stack ran every Ansible command at -vvv: no secret may be in those logs.
 if [ -f "$OUT/molecule-stack.log" ]; then

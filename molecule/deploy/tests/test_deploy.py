@@ -45,8 +45,12 @@ def run(name, playbook, version=None, kill_after=None):
                                   workdir=os.path.join(EPHEMERAL, "load-" + name.replace(" ", "-")))
     fig = bench.figures(result)
     FIGURES[name] = fig
-    with open(os.path.join(EPHEMERAL, "deploy-figures.json"), "w", encoding="utf-8") as fh:
-        json.dump(FIGURES, fh, indent=2, sort_keys=True)
+    # Kept beside the scenario's other logs (tests/output/molecule/), printed by the suite.
+    out_dir = os.path.join(PROJECT, "tests", "output", "molecule")
+    os.makedirs(out_dir, exist_ok=True)
+    for path in (os.path.join(EPHEMERAL, "deploy-figures.json"), os.path.join(out_dir, "deploy-figures.json")):
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(FIGURES, fh, indent=2, sort_keys=True)
     print(bench.line(name, fig))
     return result, fig
 
