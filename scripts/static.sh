@@ -21,10 +21,10 @@ log "ansible-lint --offline --profile production"
 # stale installed copy of this collection would shadow the tree under test.
 mkdir -p "$COLL_ROOT/home"
 (cd "$COLL" && HOME="$COLL_ROOT/home" ANSIBLE_COLLECTIONS_PATH=$COLL_ROOT ansible-lint --offline --profile production) || rc=1
-log "ansible-test sanity (ansible-core $(ansible --version | head -1 | grep -o 'core [0-9.]*'), Python 3.11)"
+log "ansible-test sanity (ansible-core $(ansible --version 2>/dev/null | head -1 | grep -o 'core [0-9.]*'), Python 3.11)"
 (cd "$COLL" && ansible-test sanity --venv --python 3.11 --color no) || rc=1
 if [ -x "$ROOT/.venv312/bin/ansible-test" ]; then
-  log "ansible-test sanity (ansible-core $("$ROOT/.venv312/bin/ansible" --version | head -1 | grep -o 'core [0-9.]*'), Python 3.12)"
+  log "ansible-test sanity (ansible-core $("$ROOT/.venv312/bin/ansible" --version 2>/dev/null | head -1 | grep -o 'core [0-9.]*'), Python 3.12)"
   (cd "$COLL" && "$ROOT/.venv312/bin/ansible-test" sanity --venv --python 3.12 --color no) || rc=1
 else
   log "python3.12 not present: sanity with the newest ansible-core skipped"
