@@ -46,7 +46,7 @@ MODE = {
     "UltraAI rollback": "run",
     "UltraAI backup": "check",
     "UltraAI restore": "check",
-    "UltraAI DR drill": "check",
+    # "UltraAI DR drill": "check" once playbooks/dr_drill.yml and its template exist.
     "UltraAI cost audit": "run",
     "UltraAI cost report": "run",
     "UltraAI report": "run",
@@ -59,7 +59,6 @@ MODE = {
 NEEDS = {
     "UltraAI backup": {"groups": ["backup"], "vars": ["backup_encryption_passphrase"]},
     "UltraAI restore": {"groups": ["backup"], "vars": ["backup_encryption_passphrase"]},
-    "UltraAI DR drill": {"groups": ["backup"], "vars": ["backup_encryption_passphrase"]},
     "UltraAI report": {"groups": ["monitoring"]},
     "UltraAI cost audit": {"vars": ["aws_infra_tag_policy"]},
 }
