@@ -356,31 +356,22 @@ class Budget(object):
                 return None
             raise BudgetError(error_message(exc, "DescribeBudget %s" % self.name))
 
-    def notifications(self):
+    def read_all(self, action, key, **kwargs):
+        """Every item under key of a paged Describe call (NextToken)."""
         found = []
-        token = None
+        kwargs = dict(kwargs, BudgetName=self.name, MaxResults=100)
         while True:
-            kwargs = {"BudgetName": self.name, "MaxResults": 100}
-            if token:
-                kwargs["NextToken"] = token
-            page = self.read("DescribeNotificationsForBudget", **kwargs)
-            found.extend(page.get("Notifications", []))
-            token = page.get("NextToken")
-            if not token:
+            page = self.read(action, **kwargs)
+            found.extend(page.get(key, []))
+            kwargs["NextToken"] = page.get("NextToken")
+            if not kwargs["NextToken"]:
                 return found
 
+    def notifications(self):
+        return self.read_all("DescribeNotificationsForBudget", "Notifications")
+
     def subscribers(self, key):
-        found = []
-        token = None
-        while True:
-            kwargs = {"BudgetName": self.name, "Notification": api_notification(key), "MaxResults": 100}
-            if token:
-                kwargs["NextToken"] = token
-            page = self.read("DescribeSubscribersForNotification", **kwargs)
-            found.extend(page.get("Subscribers", []))
-            token = page.get("NextToken")
-            if not token:
-                return found
+        return self.read_all("DescribeSubscribersForNotification", "Subscribers", Notification=api_notification(key))
 
     def arn(self):
         return "arn:aws:budgets::%s:budget/%s" % (self.account_id, self.name)
