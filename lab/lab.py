@@ -320,7 +320,25 @@ def down(cfg, names):
     existing = set(lab_containers(cfg))
     doomed = [c for c in cnames if c in existing]
     if doomed:
-        podman("rm", "-f", "-t", "2", *doomed, capture=True)
+        # podman can lose a race with a container that stops on its own while it
+        # escalates to SIGKILL ("container state improper: stopped"), or return
+        # while a container is still being torn down beside other scenarios'
+        # podman calls, and leave it behind: remove what is left again, for up
+        # to two minutes; fail only if it stays, saying in which state.
+        left, deadline, attempt = doomed, time.time() + 120, 0
+        while True:
+            res = podman("rm", "-f", "-t", "2", *left, capture=True, check=False)
+            left = sorted(set(doomed) & set(lab_containers(cfg)))
+            if not left:
+                break
+            if time.time() > deadline:
+                states = podman("ps", "-a", "--filter", "label=ultraai.lab=1", "--format",
+                                "{{.Names}}={{.State}}", capture=True, check=False).stdout.split()
+                die("could not remove %s (states: %s): %s" % (
+                    " ".join(left), " ".join(st for st in states if st.split("=")[0] in left) or "unknown",
+                    (res.stderr or "").strip() or "podman rm gave no error"))
+            attempt += 1
+            time.sleep(min(2 * attempt, 10))
         prefix = cfg["container_prefix"]
         for cname in doomed:
             if cname[len(prefix):] in cfg["hosts"]:

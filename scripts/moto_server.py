@@ -7,9 +7,16 @@ and amazon.aws reach with endpoint_url.
 `start` prints the endpoint URL once the server answers (port 0 picks a free one)
 and, with --pidfile, leaves it running in the background. Tests import
 start()/stop() from here (tests/integration/conftest.py: the moto_endpoint fixture).
+
+With a certificate, moto itself serves plain HTTP on a loopback port and a small
+TLS front (`tls-front`, in the same process group) serves HTTPS on --host/--port.
+moto's own TLS ends connections without a TLS close_notify, which OpenSSL 3
+clients such as pgBackRest report as "unexpected eof while reading"; the front
+closes every connection properly.
 """
 
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -33,13 +40,59 @@ def _moto_command():
     return [exe] if os.path.exists(exe) else [sys.executable, "-m", "moto.server"]
 
 
+async def _pipe(reader, writer):
+    """Copy until EOF, then close the other side (for TLS: with close_notify)."""
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, ssl.SSLError, OSError):
+        pass
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, ssl.SSLError, OSError):
+            pass
+
+
+async def _relay(client_reader, client_writer, backend):
+    try:
+        backend_reader, backend_writer = await asyncio.open_connection(*backend)
+    except OSError:
+        client_writer.close()
+        return
+    await asyncio.gather(_pipe(client_reader, backend_writer), _pipe(backend_reader, client_writer))
+
+
+def tls_front(host, port, ssl_cert, ssl_key, log=None):
+    """moto on a loopback port behind a TLS relay on host:port; runs until killed."""
+    backend = ("127.0.0.1", free_port("127.0.0.1"))
+    out = open(log, "ab") if log else subprocess.DEVNULL  # pylint: disable=consider-using-with
+    subprocess.Popen(_moto_command() + ["-H", backend[0], "-p", str(backend[1])],  # pylint: disable=consider-using-with
+                     stdout=out, stderr=subprocess.STDOUT)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(ssl_cert, ssl_key)
+
+    async def serve():
+        server = await asyncio.start_server(lambda r, w: _relay(r, w, backend), host, port, ssl=ctx)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
+
+
 def start(host="127.0.0.1", port=0, ssl_cert=None, ssl_key=None, log=None, timeout=60):
     """Start moto; return (Popen, endpoint URL) once it answers."""
     port = port or free_port(host)
     cmd = _moto_command() + ["-H", host, "-p", str(port)]
     scheme = "http"
     if ssl_cert:
-        cmd += ["--ssl-cert", ssl_cert, "--ssl-key", ssl_key]
+        cmd = [sys.executable, os.path.abspath(__file__), "tls-front", "--host", host, "--port", str(port),
+               "--ssl-cert", ssl_cert, "--ssl-key", ssl_key] + (["--log", log] if log else [])
         scheme = "https"
     out = open(log, "ab") if log else subprocess.DEVNULL  # pylint: disable=consider-using-with
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
@@ -91,7 +144,7 @@ def stop(proc_or_pid):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("action", choices=["start", "stop", "tls-front"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--pidfile")
@@ -99,6 +152,9 @@ def main():
     parser.add_argument("--ssl-cert")
     parser.add_argument("--ssl-key")
     args = parser.parse_args()
+    if args.action == "tls-front":
+        tls_front(args.host, args.port, args.ssl_cert, args.ssl_key, args.log)
+        return 0
     if args.action == "stop":
         if not args.pidfile or not os.path.exists(args.pidfile):
             return 0
