@@ -84,9 +84,18 @@ def test_pg_hba_has_only_expected_network_lines(host):
     network = [line for line in lines if "|127.0.0.1|" not in line and "|::1|" not in line]
     assert network == [
         "hostssl|{%s}|{%s}|10.77.0.51|255.255.255.255|scram-sha-256" % (DB, USER),
+        "hostssl|{replication}|{replicator}|10.77.0.99|255.255.255.255|scram-sha-256",
         "host|{all}|{all}|0.0.0.0|0.0.0.0|reject",
         "host|{all}|{all}|::|::|reject",
     ]
+
+
+def test_extra_hba_lines_and_their_firewall_opening(host):
+    rules = local_sql(host, "SELECT type, database, user_name, auth_method FROM pg_hba_file_rules "
+                            "WHERE type = 'local' ORDER BY line_number").splitlines()
+    assert "local|{postgres}|{prometheus}|peer" in rules, rules
+    ruleset = host.check_output("nft list ruleset")
+    assert "10.77.0.99" in ruleset, "the hba_extra network address is not let through the firewall"
 
 
 def test_allowed_client_connects_over_tls(client1):
