@@ -24,6 +24,11 @@ CASES = [
     ("uploads retention below 1", {"backup_uploads_keep_last": 0}, "Retention must keep at least one backup"),
     ("missing passphrase", {"backup_encryption_passphrase": None}, "backup_encryption_passphrase"),
     ("empty passphrase", {"backup_encryption_passphrase": ""}, "backup_encryption_passphrase must be set"),
+    ("s3 without bucket or keys", {"backup_repo_type": "s3"}, "backup_repo_type=s3 needs backup_s3_bucket"),
+    ("s3 with a bad endpoint", {"backup_repo_type": "s3", "backup_s3_bucket": "ultraai-backups",
+                                "backup_s3_access_key": "k", "backup_s3_secret_key": "s",
+                                "backup_s3_endpoint": "https://s3.example.com/"}, "backup_s3_endpoint (host or host:port"),
+    ("primary not a database host", {"backup_pg_primary_host": "nope"}, "backup_pg_primary_host must be a host of"),
     ("archive timeout out of range", {"backup_pg_archive_timeout": 0}, "backup_pg_archive_timeout must be 1-3600"),
 ]
 

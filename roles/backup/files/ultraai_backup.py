@@ -9,6 +9,12 @@
     ultraai-backup uploads-restore ID   restore that snapshot's uploads next to the live
                                         directory, prove every file against the snapshot's
                                         manifest, then swap it in (the old one is kept)
+    ultraai-backup drill-uploads HOST EPOCH
+                                        (DR drill host) restore HOST's newest uploads snapshot
+                                        taken at or before EPOCH into the drill directory and
+                                        prove every file against its manifest, as JSON
+    ultraai-backup drill-metrics RTO RPO
+                                        (DR drill host) record a successful drill
 
 Settings come from /etc/ultraai-backup/backup.json (written by the role). After
 a successful run, the node-exporter textfile ultraai_backup_<kind>.prom gets the
@@ -33,6 +39,15 @@ CONFIG = "/etc/ultraai-backup/backup.json"
 PG_TYPES = {"pg-full": "full", "pg-diff": "diff", "pg-incr": "incr"}
 
 
+class JobError(Exception):
+    """A job step failed: exit code and the message for stderr."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 def load():
     with open(CONFIG, encoding="utf-8") as fh:
         return json.load(fh)
@@ -53,10 +68,10 @@ def restic_env(cfg):
 
 def restic_argv(cfg, args):
     rc = cfg["restic"]
-    argv = ["restic"]
+    argv = ["runuser", "-u", rc["user"], "--", "restic"] if rc.get("user") else ["restic"]
     if rc.get("sftp_command"):
         argv += ["-o", "sftp.command=%s" % rc["sftp_command"]]
-    return argv + list(args)
+    return argv + list(rc.get("options", [])) + list(args)
 
 
 def atomic_write(path, text, mode=0o644):
@@ -71,16 +86,16 @@ def atomic_write(path, text, mode=0o644):
     os.replace(tmp, path)
 
 
-def write_metrics(cfg, kind, values):
+def write_metrics(cfg, kind, values, family="backup"):
     """values: metric suffix -> number; one file per kind (and one per kind's failures)."""
     lines = []
     for name, (help_text, value) in sorted(values.items()):
-        metric = "ultraai_backup_%s" % name
+        metric = "ultraai_%s_%s" % (family, name)
         lines.append("# HELP %s %s" % (metric, help_text))
         lines.append("# TYPE %s gauge" % metric)
         lines.append('%s{kind="%s"} %s' % (metric, kind, value))
     suffix = "" if "last_success_timestamp_seconds" in values else "_failure"
-    atomic_write(os.path.join(cfg["metrics_dir"], "ultraai_backup_%s%s.prom" % (kind.replace("-", "_"), suffix)),
+    atomic_write(os.path.join(cfg["metrics_dir"], "ultraai_%s_%s%s.prom" % (family, kind.replace("-", "_"), suffix)),
                  "\n".join(lines) + "\n")
 
 
@@ -146,23 +161,24 @@ def restic_time(text):
     return stamp + float("0" + (match.group(2) or ".0"))
 
 
-def uploads_snapshot(cfg, before):
-    rc = cfg["restic"]
-    res = subprocess.run(restic_argv(cfg, ["snapshots", "--json", "--host", rc["host"], "--tag", "uploads"]),
+def find_snapshot(cfg, host, before):
+    """(snapshot, count) of host's newest uploads snapshot at or before `before` (None: the newest)."""
+    res = subprocess.run(restic_argv(cfg, ["snapshots", "--json", "--host", host, "--tag", "uploads"]),
                          env=restic_env(cfg), check=False, capture_output=True, text=True)
     if res.returncode != 0:
-        sys.stderr.write(res.stderr)
-        return res.returncode
+        raise JobError(res.returncode, res.stderr)
     snaps = sorted(json.loads(res.stdout) or [], key=lambda s: restic_time(s["time"]))
     eligible = [s for s in snaps if before is None or restic_time(s["time"]) <= before]
     if not eligible:
-        sys.stderr.write("ultraai-backup: no uploads snapshot of %s at or before %s (snapshots: %s)\n"
-                         % (rc["host"], "now" if before is None else before,
-                            ", ".join(s["time"] for s in snaps) or "none"))
-        return 3
-    snap = eligible[-1]
+        raise JobError(3, "ultraai-backup: no uploads snapshot of %s at or before %s (snapshots: %s)\n"
+                       % (host, "now" if before is None else before, ", ".join(s["time"] for s in snaps) or "none"))
+    return eligible[-1], len(snaps)
+
+
+def uploads_snapshot(cfg, before):
+    snap, count = find_snapshot(cfg, cfg["restic"]["host"], before)
     print(json.dumps({"id": snap["id"], "short_id": snap.get("short_id", snap["id"][:8]), "time": snap["time"],
-                      "epoch": restic_time(snap["time"]), "count": len(snaps)}))
+                      "epoch": restic_time(snap["time"]), "count": count}))
     return 0
 
 
@@ -189,30 +205,35 @@ def check_manifest(upload_dir, manifest_path):
     return checked, problems
 
 
-def uploads_restore(cfg, snapshot):
+def restore_verified(cfg, snapshot, staging):
+    """Restore the snapshot's uploads and manifest under staging and prove every file
+    against the manifest: (directory holding the uploads, files checked)."""
     rc = cfg["restic"]
     upload_dir = rc["upload_dir"].rstrip("/")
-    staging = upload_dir + ".restoring"
     shutil.rmtree(staging, ignore_errors=True)
     res = subprocess.run(restic_argv(cfg, ["restore", snapshot, "--target", staging, "--include", upload_dir,
                                            "--include", rc["manifest"]]),
                          env=restic_env(cfg), check=False, capture_output=True, text=True)
     if res.returncode != 0:
-        sys.stderr.write(res.stderr)
-        return res.returncode
+        raise JobError(res.returncode, res.stderr)
     restored = staging + upload_dir
     manifest_copy = staging + rc["manifest"]
     if not os.path.isfile(manifest_copy):
-        sys.stderr.write("ultraai-backup: snapshot %s has no manifest %s\n" % (snapshot, rc["manifest"]))
-        return 4
+        raise JobError(4, "ultraai-backup: snapshot %s has no manifest %s\n" % (snapshot, rc["manifest"]))
     if not os.path.isdir(restored):
         # An empty upload directory: restic keeps the directory itself only when it has files.
         os.makedirs(restored, mode=0o750)
     checked, problems = check_manifest(restored, manifest_copy)
     if problems:
-        sys.stderr.write("ultraai-backup: snapshot %s does not match its manifest: %s\n"
-                         % (snapshot, "; ".join(problems[:20])))
-        return 5
+        raise JobError(5, "ultraai-backup: snapshot %s does not match its manifest: %s\n"
+                       % (snapshot, "; ".join(problems[:20])))
+    return restored, checked
+
+
+def uploads_restore(cfg, snapshot):
+    upload_dir = cfg["restic"]["upload_dir"].rstrip("/")
+    staging = upload_dir + ".restoring"
+    restored, checked = restore_verified(cfg, snapshot, staging)
     previous = upload_dir + ".pre-restore"
     if os.path.lexists(upload_dir):
         shutil.rmtree(previous, ignore_errors=True)
@@ -220,6 +241,28 @@ def uploads_restore(cfg, snapshot):
     os.rename(restored, upload_dir)
     shutil.rmtree(staging, ignore_errors=True)
     print(json.dumps({"snapshot": snapshot, "files": checked, "verified": checked, "previous": previous}))
+    return 0
+
+
+def drill_uploads(cfg, host, before):
+    """Restore host's uploads as of `before` into the drill directory (it runs as the
+    drill's unprivileged user) and prove them against the manifest."""
+    snap, dummy = find_snapshot(cfg, host, before)
+    staging = os.path.join(cfg["drill"]["dir"], "uploads", host)
+    restored, checked = restore_verified(cfg, snap["id"], staging)
+    print(json.dumps({"host": host, "snapshot": snap["id"], "time": snap["time"], "epoch": restic_time(snap["time"]),
+                      "files": checked, "verified": checked, "path": restored}))
+    return 0
+
+
+def drill_metrics(cfg, rto, rpo):
+    write_metrics(cfg, "drill", {
+        "last_success_timestamp_seconds": ("Time of the last successful disaster-recovery drill.",
+                                           "%.3f" % time.time()),
+        "rto_seconds": ("Wall time of the last successful drill (recovery time).", "%.3f" % rto),
+        "rpo_seconds": ("Recovery point of the last successful drill: age of the newest archived WAL "
+                        "at its reference point.", "%.3f" % rpo),
+    }, family="dr")
     return 0
 
 
@@ -252,21 +295,39 @@ def run(cfg, kind):
     return 1
 
 
+COMMANDS = {"run": 1, "pgbackrest": 1, "restic": 1, "uploads-snapshot": 0, "uploads-restore": 1,
+            "drill-uploads": 2, "drill-metrics": 2}
+
+
 def main(argv):
-    if not argv or argv[0] not in ("run", "pgbackrest", "restic", "uploads-snapshot", "uploads-restore") \
-            or (len(argv) < 2 and argv[0] != "uploads-snapshot"):
+    if not argv or argv[0] not in COMMANDS or len(argv) - 1 < COMMANDS[argv[0]]:
         sys.stderr.write(__doc__)
         return 2
     cfg = load()
+    try:
+        return dispatch(cfg, argv)
+    except JobError as exc:
+        sys.stderr.write(exc.message)
+        return exc.code
+
+
+def dispatch(cfg, argv):
     if argv[0] == "run":
         return run(cfg, argv[1])
-    if argv[0].startswith("uploads-") and "restic" not in cfg:
+    if argv[0].startswith(("uploads-", "drill-uploads")) and "restic" not in cfg:
         sys.stderr.write("ultraai-backup: restic is not configured on this host\n")
+        return 2
+    if argv[0].startswith("drill-") and "drill" not in cfg:
+        sys.stderr.write("ultraai-backup: this host is not a DR drill host\n")
         return 2
     if argv[0] == "uploads-snapshot":
         return uploads_snapshot(cfg, float(argv[1]) if len(argv) > 1 else None)
     if argv[0] == "uploads-restore":
         return uploads_restore(cfg, argv[1])
+    if argv[0] == "drill-uploads":
+        return drill_uploads(cfg, argv[1], float(argv[2]))
+    if argv[0] == "drill-metrics":
+        return drill_metrics(cfg, float(argv[1]), float(argv[2]))
     section = argv[0]
     if section not in cfg:
         sys.stderr.write("ultraai-backup: %s is not configured on this host\n" % section)
