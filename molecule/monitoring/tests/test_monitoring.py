@@ -64,13 +64,7 @@ def test_every_expected_target_is_up():
     assert not down, down
 
 
-# pg_up needs `local postgres prometheus peer` in pg_hba.conf, which the
-# postgresql role does not let other roles add yet (see docs/monitoring.md):
-# strict, so this test fails as soon as that lands and the marker must go.
-PG_HBA = pytest.mark.xfail(strict=True, reason="pg_hba.conf has no line for the pg_monitor role yet")
-
-
-@pytest.mark.parametrize("expr", [pytest.param("pg_up", marks=PG_HBA), "redis_up", "probe_success",
+@pytest.mark.parametrize("expr", ["pg_up", "redis_up", "probe_success",
                                   "probe_http_status_code == 200"])
 def test_exporters_reach_their_services(expr):
     result = wait_for(lambda: [r for r in query(expr) if float(r["value"][1]) >= 1], 60)
