@@ -97,8 +97,6 @@ def test_the_schedules_cover_backup_cost_and_report():
     assert {"UltraAI backup", "UltraAI cost audit", "UltraAI cost report", "UltraAI report"} <= targets
 
 
-@pytest.mark.xfail(strict=True, reason="playbooks/dr_drill.yml is not built yet (issue 5); its template and "
-                                       "weekly schedule join with it, and this marker must go then")
 def test_the_schedules_cover_the_dr_drill():
     targets = {s["unified_job_template"] for s in DATA["awx_schedules"]}
     assert "UltraAI DR drill" in targets

@@ -98,7 +98,9 @@ BAD = [
 def test_bad_input_refused_before_any_call(aws_env, tmp_path, playbook, extra, message):
     out_dir = tmp_path / "reports"
     extra = dict(extra, cost_audit_report_dir=str(out_dir), cost_report_dir=str(out_dir))
-    res = _play(_env(aws_env, "http://127.0.0.1:9"), playbook, extra)
+    # An inventory of its own: the lab inventory sets aws_infra_tag_policy, and
+    # "no policy" means none from anywhere.
+    res = _play(_env(aws_env, "http://127.0.0.1:9"), playbook, extra, "-i", "localhost,")
     out = res.stdout + res.stderr
     assert res.returncode != 0, out
     assert message in out, out

@@ -1,151 +1,41 @@
-"""Every AWX job template of awx/controller.yml, run the way AWX runs it: through
-ansible-runner, with a private data directory holding what the template implies
-(its playbook from the project, its survey defaults as extra vars, the
-inventory and its limit), against the converged stack.
+"""The AWX job templates the stack's hosts can run (molecule/_shared/awxjobs.py):
+site (syntax), deploy and rollback (real runs that find every host on 1.0.0),
+cost audit and cost report (against moto). The backup scenario proves backup,
+restore and the DR drill; the monitoring scenario the report. Together they
+cover every template of awx/controller.yml (test_every_template_is_proved_somewhere)."""
 
-AWX is not available here, so the Molecule inventory of this scenario stands in
-for the template's inventory (the same groups: balancers, app, database,
-cache). Templates that carry the AWS credential get what that credential and
-the "UltraAI AWS endpoint" credential type inject (keys and AWS_ENDPOINT_URL),
-pointed at a moto server. Templates whose MODE is "check" run as AWX's job_type
-"check" (--check): a full run would rebuild or restore the stack other tests
-share; site is syntax-checked only (see MODE). Every job must end with status "successful". A template whose tier the
-stack scenario does not build (NEEDS: backup repository, monitoring server) is
-skipped with the reason, and runs here as soon as the inventory has it.
-"""
-
-import glob
 import os
-import sys
 
-
-import ansible_runner
 import pytest
-import yaml
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "awx"))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-import awxdata  # noqa: E402  pylint: disable=wrong-import-position,import-error
-import moto_server  # noqa: E402  pylint: disable=wrong-import-position,import-error
+from awxjobs import MODE, ROOT, TEMPLATES, moto, run_template  # noqa: F401  pylint: disable=unused-import
 
-DATA = awxdata.load()
-TEMPLATES = {t["name"]: t for t in DATA["awx_job_templates"]}
-AWS_CREDENTIAL = "UltraAI AWS"
-
-# How each template is proved. "run": a real run (deploy and rollback with
-# their survey defaults find every host on 1.0.0 and change nothing; the cost
-# playbooks read and write only the moto account). "check": job_type check.
-# "syntax": the job with --syntax-check, for site only: this scenario's
-# converge.yml is site.yml, so converge, idempotence and the check-mode pass
-# have already run it in full against these hosts (a second check-mode pass
-# here took over 10 minutes on the loaded 2-core machine).
-MODE = {
-    "UltraAI site": "syntax",
-    "UltraAI deploy": "run",
-    "UltraAI rollback": "run",
-    "UltraAI backup": "check",
-    "UltraAI restore": "check",
-    # "UltraAI DR drill": "check" once playbooks/dr_drill.yml and its template exist.
-    "UltraAI cost audit": "run",
-    "UltraAI cost report": "run",
-    "UltraAI report": "run",
-}
-
-# What a template needs from its inventory beyond the stack's tiers. When the
-# job inventory lacks it, the template is not applicable to this scenario's
-# hosts and is skipped with the reason; once the lab inventory gains it, the
-# template runs here without a change to this file.
-NEEDS = {
-    "UltraAI backup": {"groups": ["backup"], "vars": ["backup_encryption_passphrase"]},
-    "UltraAI restore": {"groups": ["backup"], "vars": ["backup_encryption_passphrase"]},
-    "UltraAI report": {"groups": ["monitoring"]},
-    "UltraAI cost audit": {"vars": ["aws_infra_tag_policy"]},
+# Which scenario proves which template.
+PROVED_IN = {
+    "UltraAI site": "stack", "UltraAI deploy": "stack", "UltraAI rollback": "stack",
+    "UltraAI cost audit": "stack", "UltraAI cost report": "stack",
+    "UltraAI backup": "backup", "UltraAI restore": "backup", "UltraAI DR drill": "backup",
+    "UltraAI report": "monitoring",
 }
 
 
 def test_every_template_has_a_proof_mode():
     assert sorted(MODE) == sorted(TEMPLATES)
-    assert set(NEEDS) <= set(MODE)
 
 
-def inventory_groups(path):
-    """Groups with at least one host in a YAML inventory file."""
-    def walk(name, node, found):
-        node = node or {}
-        if node.get("hosts"):
-            found.add(name)
-        for child, sub in (node.get("children") or {}).items():
-            if walk(child, sub, found):
-                found.add(name)
-        return name in found
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
-    found = set()
-    for name, node in data.items():
-        walk(name, node, found)
-    return found
+def test_every_template_is_proved_somewhere():
+    assert sorted(PROVED_IN) == sorted(TEMPLATES)
+    for name, scenario in PROVED_IN.items():
+        if scenario == "stack":
+            continue  # run by test_job_template_runs_successfully below (this file names them all)
+        tests = os.path.join(ROOT, "molecule", scenario, "tests")
+        texts = []
+        for test_file in sorted(f for f in os.listdir(tests) if f.endswith(".py")):
+            with open(os.path.join(tests, test_file), encoding="utf-8") as fh:
+                texts.append(fh.read())
+        assert any("run_template" in t and name in t for t in texts), "%s is not run by molecule/%s" % (name, scenario)
 
 
-def inventory_vars(path):
-    """Top-level variable names set by the group_vars next to the inventory."""
-    names = set()
-    for vars_file in glob.glob(os.path.join(os.path.dirname(path), "group_vars", "**", "*.yml"), recursive=True):
-        with open(vars_file, encoding="utf-8") as handle:
-            text = handle.read()
-        if not text.startswith("$ANSIBLE_VAULT"):
-            names |= set(yaml.safe_load(text) or {})
-    return names
-
-
-def not_applicable(name, inventory):
-    need = NEEDS.get(name, {})
-    groups = [g for g in need.get("groups", []) if g not in inventory_groups(inventory)]
-    variables = [v for v in need.get("vars", []) if v not in inventory_vars(inventory)]
-    if groups or variables:
-        return "the stack's inventory has no %s" % ", ".join(
-            ["hosts in group %s" % g for g in groups] + ["variable %s" % v for v in variables])
-    return None
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    proc, endpoint = moto_server.start(log=str(tmp_path_factory.mktemp("moto") / "moto.log"))
-    yield endpoint
-    moto_server.stop(proc)
-
-
-def job_env(template, workdir, moto_endpoint):
-    env = {
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".ansible", "collections"),
-        "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
-        "ANSIBLE_VERBOSITY": "0",
-        "ANSIBLE_NOCOLOR": "1",
-        # Reports the playbooks write under $PWD land in the job's directory.
-        "PWD": str(workdir),
-        # Where the lab inventory finds release 1.0.0 (as the scenario's own runs do).
-        "ULTRAAI_RELEASE_DIR": os.path.join(ROOT, "dist"),
-    }
-    if AWS_CREDENTIAL in template.get("credentials", []):
-        env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                   AWS_DEFAULT_REGION="eu-west-1", AWS_REGION="eu-west-1", AWS_ENDPOINT_URL=moto_endpoint)
-    return env
-
-
-@pytest.mark.parametrize("name", sorted(TEMPLATES))
-def test_job_template_runs_successfully(name, tmp_path, moto):
-    template = TEMPLATES[name]
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    if not os.path.isfile(os.path.join(ROOT, template["playbook"])):
-        pytest.skip("%s does not exist yet: tests/integration/test_awx_static.py fails for it" % template["playbook"])
-    reason = not_applicable(name, inventory)
-    if reason:
-        pytest.skip("%s: not applicable to the stack scenario (%s)" % (name, reason))
-    job = awxdata.runner_job(template, inventory, check=MODE[name] == "check")
-    if MODE[name] == "syntax":
-        job["cmdline"] = "--syntax-check"
-    result = ansible_runner.run(private_data_dir=str(tmp_path), envvars=job_env(template, tmp_path, moto),
-                                quiet=True, timeout=600, **job)
-    stdout = result.stdout.read() if result.stdout else ""
-    assert result.status == "successful", "%s (%s, %s): %s rc=%s\n%s" % (
-        name, template["playbook"], MODE[name], result.status, result.rc, stdout[-4000:])
+@pytest.mark.parametrize("name", sorted(n for n, s in PROVED_IN.items() if s == "stack"))
+def test_job_template_runs_successfully(name, tmp_path, moto):  # pylint: disable=redefined-outer-name
+    run_template(name, tmp_path, moto)
