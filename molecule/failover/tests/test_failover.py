@@ -123,9 +123,21 @@ def backups_pull_from(repo):
     return re.findall(r"^pg1-host=(\S+)$", conf, re.M)
 
 
+def archivers_let_in(host, repo):
+    """Whose keys the repository's pgBackRest account takes: the database hosts' names (by their
+    postgres key), "other" for any other key."""
+    names = {tuple(lab_host(host, name).check_output("cat /var/lib/postgresql/.ssh/id_ed25519.pub").split()[:2]): name
+             for name in ("fdb", "fdb2")}
+    lines = repo.check_output("cat /var/lib/pgbackrest-home/.ssh/authorized_keys").splitlines()
+    return sorted(names.get(tuple(line.split()[:2]), "other") for line in lines
+                  if line.strip() and not line.startswith("#"))
+
+
 def test_a_backup_from_the_primary_before_the_failover(host):
     repo = lab_host(host, "fbackup")
     assert backups_pull_from(repo) == [OLD_PRIMARY_ADDRESS]
+    # site.yml ran the role on every database host: both keys, and only those.
+    assert archivers_let_in(host, repo) == ["fdb", "fdb2"]
     repo.check_output("%s run pg-full" % BACKUP)
     sets = backup_sets(repo)
     assert sets and sets[-1][1] == "full", sets
@@ -241,6 +253,9 @@ def test_backups_run_from_the_new_primary(host):
     assert newest_before in sets, (newest_before, sets)
     assert [kind for dummy, kind in sets[sets.index(newest_before) + 1:]] == ["full"], sets
     assert backups_pull_from(repo) == [NEW_PRIMARY_ADDRESS]
+    # The re-establish play ran the role on fbackup and fdb2 only: it must not have removed the
+    # key of a database host that was not in the play (fdb stays until the inventory drops it).
+    assert archivers_let_in(host, repo) == ["fdb", "fdb2"]
     # verify exits 0 either way: read its report.
     report = repo.check_output("runuser -u pgbackrest -- pgbackrest --stanza=ultraai --output=text --verbose verify")
     assert "\nstatus: ok" in "\n" + report, report
