@@ -10,7 +10,8 @@ source "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(python3 python3-venv python3-dev gcc podman runc netavark aardvark-dns iptables
               debootstrap rsync git openssh-client curl ca-certificates shellcheck
-              chromium)  # chromium: headless screenshots of the monitoring report
+              chromium   # chromium: headless screenshots of the monitoring report
+              restic)    # restic: tests/integration/test_backup_wrapper.py runs the backup wrapper with it
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

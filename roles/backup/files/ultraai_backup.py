@@ -3,6 +3,9 @@
     ultraai-backup run pg-full|pg-diff|pg-incr|uploads
     ultraai-backup pgbackrest ARGS...   pgbackrest as the repository user, with the stanza
     ultraai-backup restic ARGS...       restic with the uploads repository and password
+    ultraai-backup uploads-init         create the uploads repository unless it exists
+                                        (prints "created" or "exists"); the app hosts share
+                                        one repository, so the role runs it one host at a time
     ultraai-backup uploads-snapshot [EPOCH]
                                         the newest uploads snapshot of this host taken at or
                                         before EPOCH (default: the newest), as JSON
@@ -151,6 +154,21 @@ def run_uploads(cfg):
     return 0, summary.get("data_added", 0)
 
 
+def uploads_init(cfg):
+    """Create the uploads repository unless a readable one is there already."""
+    env = restic_env(cfg)
+    found = subprocess.run(restic_argv(cfg, ["cat", "config"]), env=env, capture_output=True, text=True, check=False)
+    if found.returncode == 0:
+        print("exists")
+        return 0
+    made = subprocess.run(restic_argv(cfg, ["init"]), env=env, capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        raise JobError(1, "ultraai-backup: cannot create the uploads repository %s: %s\n(reading it first said: %s)\n"
+                       % (cfg["restic"]["repository"], made.stderr.strip(), found.stderr.strip()))
+    print("created")
+    return 0
+
+
 def restic_time(text):
     """restic's RFC 3339 time (nanoseconds, any offset) as epoch seconds."""
     match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
@@ -295,7 +313,7 @@ def run(cfg, kind):
     return 1
 
 
-COMMANDS = {"run": 1, "pgbackrest": 1, "restic": 1, "uploads-snapshot": 0, "uploads-restore": 1,
+COMMANDS = {"run": 1, "pgbackrest": 1, "restic": 1, "uploads-init": 0, "uploads-snapshot": 0, "uploads-restore": 1,
             "drill-uploads": 2, "drill-metrics": 2}
 
 
@@ -320,6 +338,8 @@ def dispatch(cfg, argv):
     if argv[0].startswith("drill-") and "drill" not in cfg:
         sys.stderr.write("ultraai-backup: this host is not a DR drill host\n")
         return 2
+    if argv[0] == "uploads-init":
+        return uploads_init(cfg)
     if argv[0] == "uploads-snapshot":
         return uploads_snapshot(cfg, float(argv[1]) if len(argv) > 1 else None)
     if argv[0] == "uploads-restore":
