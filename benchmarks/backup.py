@@ -2,7 +2,7 @@
 automation's restore overhead, and the recovery point that archive_timeout gives.
 
     .venv/bin/python benchmarks/backup.py --inventory INVENTORY [--scale 70] [--db-host bdb]
-                                          [--repo-host backup] [--rpo-seconds 60] [--keep]
+                                          [--repo-host backup] [--app-host bapp1] [--rpo-seconds 60] [--keep]
 
 Needs the backup scenario's hosts converged (`molecule converge -s backup`, then
 point --inventory at its inventory file; the posix repository). Steps, all on
@@ -10,7 +10,8 @@ the same hosts in the same run:
 
 1. pgbench -i at --scale (70 is about 1 GB) into a database `pgbench`.
 2. A full backup (`ultraai-backup run pg-full` on the repository host): wall time,
-   the cluster's size, throughput, and the bytes the repository grew by.
+   the cluster's size, throughput, and the bytes the repository grew by. Then an
+   uploads backup on --app-host, which restore.yml needs to cover its restore point.
 3. RPO under a steady write load (one small transaction every 0.2 s) for
    --rpo-seconds: every second, the age of the newest archived WAL
    (now() - pg_stat_archiver.last_archived_time), which is what a lost primary
@@ -94,6 +95,7 @@ def main():
     parser.add_argument("--scale", type=int, default=70)
     parser.add_argument("--db-host", default="bdb")
     parser.add_argument("--repo-host", default="backup")
+    parser.add_argument("--app-host", default="bapp1")
     parser.add_argument("--rpo-seconds", type=int, default=60)
     parser.add_argument("--keep", action="store_true", help="keep the pgbench database")
     args = parser.parse_args()
@@ -118,6 +120,10 @@ def main():
     figures["backup_mb_per_s"] = round(figures["cluster_bytes"] / 1e6 / figures["full_backup_s"], 1)
     print("full backup: %.1f s, %.1f MB/s of cluster, %.0f MB in the repository (compressed, encrypted)"
           % (figures["full_backup_s"], figures["backup_mb_per_s"], figures["repo_growth_bytes"] / 1e6))
+
+    # restore.yml restores the database and the uploads together and refuses a
+    # restore point no uploads snapshot covers: take one (fresh hosts have none).
+    figures["uploads_backup_s"] = lab.timed(args.app_host, "/usr/local/sbin/ultraai-backup run uploads")
 
     figures["archive_timeout_s"] = lab.sql(args.db_host, "SHOW archive_timeout")
     ages = rpo_under_load(lab, args.db_host, args.rpo_seconds)
