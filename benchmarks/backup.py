@@ -60,9 +60,8 @@ class Lab:
 
     def timed(self, host, command):
         """Run command on host; seconds it took there."""
-        out = self.sh(host, "start=$(date +%s.%N); " + command + " >/dev/null; end=$(date +%s.%N); "
-                      "echo \"$end - $start\" | bc")
-        return float(out.splitlines()[-1])
+        out = self.sh(host, "start=$(date +%s%N); " + command + " >/dev/null; echo $(( $(date +%s%N) - start ))")
+        return int(out.splitlines()[-1]) / 1e9
 
     def sql(self, host, sql, db="postgres"):
         return self.sh(host, "cd /tmp && runuser -u postgres -- psql -XAtq -d %s -c \"%s\"" % (db, sql))
@@ -102,8 +101,6 @@ def main():
     lab = Lab(args.inventory)
     figures = {"scale": args.scale}
 
-    for timed_host in (args.db_host, args.repo_host, args.app_host):  # lab.timed() needs bc
-        lab.sh(timed_host, "command -v bc >/dev/null || apt-get install -y -q bc >/dev/null")
     lab.sql(args.db_host, "DROP DATABASE IF EXISTS pgbench")
     lab.sql(args.db_host, "CREATE DATABASE pgbench")
     figures["pgbench_init_s"] = lab.timed(args.db_host, "runuser -u postgres -- pgbench -i -q -s %d pgbench 2>&1"
