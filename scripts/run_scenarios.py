@@ -2,8 +2,13 @@
 
     python scripts/run_scenarios.py --out DIR [--jobs N] [SCENARIO...]
 
+    python scripts/run_scenarios.py --out DIR --table [--total S] [--static S]
+
 Scenarios whose platforms share no lab host run at the same time (at most --jobs
-at once); two that share a host never overlap. The longest ones (by the
+at once); two that share a host never overlap. Each step of a scenario's test
+sequence is its own `molecule <step>` call, timed into DIR/steps.tsv; --table
+prints those times as a table per scenario and step (and keeps it in
+DIR/time-table.txt). The longest ones (by the
 durations of earlier runs, kept in $ULTRAAI_CACHE/scenario-durations.json) start
 first. Each scenario's output goes to DIR/molecule-<name>.log; a summary line per
 scenario is printed as it ends, and the tail of the log of any that failed.
@@ -32,7 +37,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("ULTRAAI_CACHE", "/var/cache/ultraai-platform")
 DURATIONS = os.path.join(CACHE, "scenario-durations.json")
-SUMMARY = re.compile(r"^(=+ .* in [0-9.]+s =+|[a-z0-9_-]+ +: actions=)")
+SUMMARY = re.compile(r"^=+ .* in [0-9.]+s( \([0-9:]+\))? =+$")  # pytest's summary line of a verify
 
 
 def all_scenarios():
@@ -62,28 +67,78 @@ def sequence_of(name):
     return (data.get("scenario") or {}).get("test_sequence") or DEFAULT_SEQUENCE
 
 
+STEPS_FILE = "steps.tsv"  # one line per molecule step run: scenario, step, milliseconds, exit status
+
+
 def unit_command(name, kind, out_dir):
     """The shell command for one unit of work: a whole `molecule test` ("test"),
-    the steps up to converge ("prep") or the steps after it ("rest")."""
-    if kind == "test":
-        return "molecule test -s %s" % name
+    the steps up to converge ("prep") or the steps after it ("rest"). Each step
+    is its own `molecule <step>` call, timed into DIR/steps.tsv; as in `molecule
+    test`, a final destroy runs even when an earlier step failed."""
     seq = sequence_of(name)
     cut = seq.index("converge") + 1 if "converge" in seq else len(seq)
-    marker = os.path.join(out_dir, ".prep-%s" % name)
-    if kind == "prep":
-        steps = " && ".join("molecule %s -s %s" % (a, name) for a in seq[:cut])
-        return "rm -f %s; if %s; then echo ok > %s; else echo failed > %s; exit 1; fi" % (
-            marker, steps, marker, marker)
-    rest = seq[cut:]
-    final_destroy = bool(rest) and rest[-1] == "destroy"
-    body = " && ".join("molecule %s -s %s" % (a, name) for a in (rest[:-1] if final_destroy else rest)) or "true"
-    prep = unit_command(name, "prep", out_dir)
-    # Prepared in the shared phase (or, when only the alone steps were asked for, now).
-    cmd = ("{ [ -e %s ] || ( %s ); } && if [ \"$(cat %s)\" = ok ]; then %s; else "
-           "echo 'the steps up to converge failed (see above)'; false; fi; rc=$?") % (marker, prep, marker, body)
+    steps = seq if kind == "test" else seq[:cut] if kind == "prep" else seq[cut:]
+    final_destroy = kind != "prep" and bool(steps) and steps[-1] == "destroy"
     if final_destroy:
-        cmd += "; molecule destroy -s %s || rc=1" % name
+        steps = steps[:-1]
+    tsv = os.path.join(out_dir, STEPS_FILE)
+    helper = ("step() { local t0 rc=0; t0=$(date +%%s%%N); molecule \"${1//_/-}\" -s %s || rc=$?; "
+              "printf '%%s\\t%%s\\t%%d\\t%%d\\n' %s \"$1\" $(( ($(date +%%s%%N) - t0) / 1000000 )) $rc >> %s; "
+              "return $rc; }; ") % (name, name, tsv)
+    body = " && ".join("step %s" % a for a in steps) or "true"
+    if kind == "prep":
+        marker = os.path.join(out_dir, ".prep-%s" % name)
+        return helper + "rm -f %s; if %s; then echo ok > %s; else echo failed > %s; exit 1; fi" % (
+            marker, body, marker, marker)
+    if kind == "rest":
+        marker = os.path.join(out_dir, ".prep-%s" % name)
+        prep = unit_command(name, "prep", out_dir)
+        # Prepared in the shared phase (or, when only the alone steps were asked for, now).
+        body = ("{ [ -e %s ] || ( %s ); } && if [ \"$(cat %s)\" = ok ]; then %s; else "
+                "echo 'the steps up to converge failed (see above)'; false; fi") % (marker, prep, marker, body)
+    cmd = helper + "%s; rc=$?" % body
+    if final_destroy:
+        cmd += "; step destroy || rc=1"
     return cmd + "; exit $rc"
+
+
+STEP_COLUMNS = [("syntax", "syntax"), ("create", "create"), ("prepare", "prepare"), ("converge", "converge"),
+                ("idempotence", "idempotence"), ("side_effect", "check mode"), ("verify", "verify"),
+                ("cleanup", "cleanup"), ("destroy", "destroy")]
+
+
+def time_table(out_dir, total=None, static=None):
+    """The suite's wall time per scenario and per step, from DIR/steps.tsv, as text."""
+    per = {}
+    try:
+        with open(os.path.join(out_dir, STEPS_FILE), encoding="utf-8") as fh:
+            for line in fh:
+                name, step, millis, rc = line.rstrip("\n").split("\t")
+                cell = per.setdefault(name, {}).setdefault(step, [0.0, 0])
+                cell[0] += int(millis) / 1000.0
+                cell[1] = cell[1] or int(rc)
+    except OSError:
+        pass
+    header = ["scenario"] + [label for dummy, label in STEP_COLUMNS] + ["total"]
+    rows = []
+    for name in sorted(per, key=lambda n: -sum(c[0] for c in per[n].values())):
+        cells = [name]
+        for step, dummy in STEP_COLUMNS:
+            cell = per[name].get(step)
+            cells.append("-" if cell is None else "%d%s" % (round(cell[0]), "!" if cell[1] else ""))
+        cells.append("%d" % round(sum(c[0] for c in per[name].values())))
+        rows.append(cells)
+    sums = ["all scenarios"] + ["%d" % round(sum(per[n].get(step, [0])[0] for n in per)) for step, dummy in STEP_COLUMNS]
+    rows.append(sums + ["%d" % round(sum(c[0] for n in per for c in per[n].values()))])
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
+    lines = ["Suite wall time in seconds, per scenario and step (! marks a failed step; scenarios run side by side,",
+             "so the scenario sum exceeds the suite's wall time):", fmt(header)] + [fmt(r) for r in rows]
+    if static is not None:
+        lines.append("static gates (lint, sanity, units, pytest; in the background): %d s" % static)
+    if total is not None:
+        lines.append("suite total (wall): %d s" % total)
+    return "\n".join(lines) + "\n"
 
 
 # Durations (seconds) measured by CI on its 2-core machine with three scenarios
@@ -122,8 +177,18 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("ULTRAAI_JOBS", "3")))
     parser.add_argument("--select", choices=["all", "shared", "alone"], default="all")
+    parser.add_argument("--table", action="store_true",
+                        help="print the time table of DIR/steps.tsv (and keep it in DIR/time-table.txt); run nothing")
+    parser.add_argument("--total", type=int, help="with --table: the suite's wall time in seconds")
+    parser.add_argument("--static", type=int, help="with --table: the static gates' wall time in seconds")
     parser.add_argument("scenarios", nargs="*")
     args = parser.parse_args()
+    if args.table:
+        text = time_table(args.out, args.total, args.static)
+        with open(os.path.join(args.out, "time-table.txt"), "w", encoding="utf-8") as fh:
+            fh.write(text)
+        sys.stdout.write(text)
+        return 0
     todo = args.scenarios or all_scenarios()
     unknown = [s for s in todo if s not in all_scenarios()]
     if unknown:
@@ -156,7 +221,7 @@ def main():
             path = os.path.join(args.out, "molecule-%s.log" % name)
             out = open(path, "a" if kind == "rest" else "w", encoding="utf-8")  # pylint: disable=consider-using-with
             cmd = unit_command(name, kind, args.out)
-            what = cmd if kind == "test" else "molecule -s %s: %s steps" % (name, kind)
+            what = "molecule -s %s: %s" % (name, "every step" if kind == "test" else kind + " steps")
             log("%s (log: %s)" % (what, os.path.relpath(path, ROOT)))
             proc = subprocess.Popen(["bash", "-c", cmd], cwd=ROOT, stdout=out,  # pylint: disable=consider-using-with
                                     stderr=subprocess.STDOUT)

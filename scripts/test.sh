@@ -15,7 +15,8 @@ OUT=$ROOT/tests/output/suite
 rm -rf "$OUT" "$ROOT/tests/output/molecule"; mkdir -p "$OUT"
 start=$(date +%s)
 
-"$ROOT/scripts/static.sh" > "$OUT/static.log" 2>&1 &
+( s=$(date +%s); rc=0; "$ROOT/scripts/static.sh" > "$OUT/static.log" 2>&1 || rc=$?
+  echo $(( $(date +%s) - s )) > "$OUT/static.seconds"; exit $rc ) &
 static_pid=$!
 
 # The release the stack scenarios deploy (wheels are cached between runs).
@@ -53,5 +54,8 @@ cat "$OUT/static.log"
 # ULTRAAI_KEEP_LAB=1 leaves the lab network and package cache up (for debugging).
 [ "${ULTRAAI_KEEP_LAB:-0}" = 1 ] || "$ROOT/scripts/lab.sh" down >/dev/null 2>&1 || true
 
-log "suite finished in $(( $(date +%s) - start ))s: static rc=$static_rc, molecule rc=$molecule_rc"
+# The wall time per scenario and step, and the total (kept in $OUT/time-table.txt).
+total=$(( $(date +%s) - start ))
+python scripts/run_scenarios.py --out "$OUT" --table --total "$total" --static "$(cat "$OUT/static.seconds" 2>/dev/null || echo 0)"
+log "suite finished in ${total}s: static rc=$static_rc, molecule rc=$molecule_rc"
 [ $static_rc = 0 ] && [ $molecule_rc = 0 ]
