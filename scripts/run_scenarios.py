@@ -131,7 +131,10 @@ def time_table(out_dir, total=None, static=None):
     sums = ["all scenarios"] + ["%d" % round(sum(per[n].get(step, [0])[0] for n in per)) for step, dummy in STEP_COLUMNS]
     rows.append(sums + ["%d" % round(sum(c[0] for n in per for c in per[n].values()))])
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
+
+    def fmt(row):
+        return "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row))
+
     lines = ["Suite wall time in seconds, per scenario and step (! marks a failed step; scenarios run side by side,",
              "so the scenario sum exceeds the suite's wall time):", fmt(header)] + [fmt(r) for r in rows]
     if static is not None:
