@@ -5,8 +5,8 @@
     python scripts/run_scenarios.py --out DIR --table [--total S] [--static S]
 
 Scenarios whose platforms share no lab host run at the same time (at most --jobs
-at once); two that share a host never overlap. Each step of a scenario's test
-sequence is its own `molecule <step>` call, timed into DIR/steps.tsv; --table
+at once); two that share a host never overlap. Each Molecule step is timed
+from the line Molecule prints as it starts the step, into DIR/steps.tsv; --table
 prints those times as a table per scenario and step (and keeps it in
 DIR/time-table.txt). The longest ones (by the
 durations of earlier runs, kept in $ULTRAAI_CACHE/scenario-durations.json) start
@@ -30,6 +30,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 import yaml
@@ -67,44 +68,65 @@ def sequence_of(name):
     return (data.get("scenario") or {}).get("test_sequence") or DEFAULT_SEQUENCE
 
 
-STEPS_FILE = "steps.tsv"  # one line per molecule step run: scenario, step, milliseconds, exit status
+STEPS_FILE = "steps.tsv"  # one line per molecule step: scenario, step, milliseconds
+STEP_LINE = re.compile(r"^\S+\s+\[([\w.-]+) > (\w+)\] Executing\s*$")  # Molecule starting a step
 
 
 def unit_command(name, kind, out_dir):
     """The shell command for one unit of work: a whole `molecule test` ("test"),
-    the steps up to converge ("prep") or the steps after it ("rest"). Each step
-    is its own `molecule <step>` call, timed into DIR/steps.tsv; as in `molecule
-    test`, a final destroy runs even when an earlier step failed."""
+    the steps up to converge ("prep") or the steps after it ("rest")."""
+    if kind == "test":
+        return "molecule test -s %s" % name
     seq = sequence_of(name)
     cut = seq.index("converge") + 1 if "converge" in seq else len(seq)
-    steps = seq if kind == "test" else seq[:cut] if kind == "prep" else seq[cut:]
-    final_destroy = kind != "prep" and bool(steps) and steps[-1] == "destroy"
-    if final_destroy:
-        steps = steps[:-1]
-    tsv = os.path.join(out_dir, STEPS_FILE)
-    helper = ("step() { local t0 rc=0; t0=$(date +%%s%%N); molecule \"${1//_/-}\" -s %s || rc=$?; "
-              "printf '%%s\\t%%s\\t%%d\\t%%d\\n' %s \"$1\" $(( ($(date +%%s%%N) - t0) / 1000000 )) $rc >> %s; "
-              "return $rc; }; ") % (name, name, tsv)
-    body = " && ".join("step %s" % a for a in steps) or "true"
+    marker = os.path.join(out_dir, ".prep-%s" % name)
     if kind == "prep":
-        marker = os.path.join(out_dir, ".prep-%s" % name)
-        return helper + "rm -f %s; if %s; then echo ok > %s; else echo failed > %s; exit 1; fi" % (
-            marker, body, marker, marker)
-    if kind == "rest":
-        marker = os.path.join(out_dir, ".prep-%s" % name)
-        prep = unit_command(name, "prep", out_dir)
-        # Prepared in the shared phase (or, when only the alone steps were asked for, now).
-        body = ("{ [ -e %s ] || ( %s ); } && if [ \"$(cat %s)\" = ok ]; then %s; else "
-                "echo 'the steps up to converge failed (see above)'; false; fi") % (marker, prep, marker, body)
-    cmd = helper + "%s; rc=$?" % body
+        steps = " && ".join("molecule %s -s %s" % (a, name) for a in seq[:cut])
+        return "rm -f %s; if %s; then echo ok > %s; else echo failed > %s; exit 1; fi" % (
+            marker, steps, marker, marker)
+    rest = seq[cut:]
+    final_destroy = bool(rest) and rest[-1] == "destroy"
+    body = " && ".join("molecule %s -s %s" % (a, name) for a in (rest[:-1] if final_destroy else rest)) or "true"
+    prep = unit_command(name, "prep", out_dir)
+    # Prepared in the shared phase (or, when only the alone steps were asked for, now).
+    cmd = ("{ [ -e %s ] || ( %s ); } && if [ \"$(cat %s)\" = ok ]; then %s; else "
+           "echo 'the steps up to converge failed (see above)'; false; fi; rc=$?") % (marker, prep, marker, body)
     if final_destroy:
-        cmd += "; step destroy || rc=1"
+        cmd += "; molecule destroy -s %s || rc=1" % name
     return cmd + "; exit $rc"
+
+
+class StepClock:
+    """Copies a unit's output into its log and times Molecule's steps: a step
+    lasts from its "[scenario > step] Executing" line to the next step's (or to
+    the end of the output). The times go to DIR/steps.tsv."""
+
+    def __init__(self, proc, log_file, tsv):
+        self.proc, self.log_file, self.tsv = proc, log_file, tsv
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        current = None  # (scenario, step, started)
+        for line in iter(self.proc.stdout.readline, ""):
+            self.log_file.write(line)
+            self.log_file.flush()
+            match = STEP_LINE.match(line)
+            if match and (current is None or current[:2] != match.groups()):
+                self.close(current)
+                current = match.groups() + (time.monotonic(),)
+        self.close(current)
+
+    def close(self, current):
+        if current is not None:
+            with open(self.tsv, "a", encoding="utf-8") as fh:
+                fh.write("%s\t%s\t%d\n" % (current[0], current[1], (time.monotonic() - current[2]) * 1000))
 
 
 STEP_COLUMNS = [("syntax", "syntax"), ("create", "create"), ("prepare", "prepare"), ("converge", "converge"),
                 ("idempotence", "idempotence"), ("side_effect", "check mode"), ("verify", "verify"),
-                ("cleanup", "cleanup"), ("destroy", "destroy")]
+                ("destroy", "destroy")]
+STEP_FOLD = {"cleanup": "destroy", "dependency": "destroy"}  # counted in the destroy column
 
 
 def time_table(out_dir, total=None, static=None):
@@ -113,10 +135,9 @@ def time_table(out_dir, total=None, static=None):
     try:
         with open(os.path.join(out_dir, STEPS_FILE), encoding="utf-8") as fh:
             for line in fh:
-                name, step, millis, rc = line.rstrip("\n").split("\t")
-                cell = per.setdefault(name, {}).setdefault(step, [0.0, 0])
-                cell[0] += int(millis) / 1000.0
-                cell[1] = cell[1] or int(rc)
+                name, step, millis = line.rstrip("\n").split("\t")
+                step = STEP_FOLD.get(step, step)
+                per.setdefault(name, {}).setdefault(step, [0.0])[0] += int(millis) / 1000.0
     except OSError:
         pass
     header = ["scenario"] + [label for dummy, label in STEP_COLUMNS] + ["total"]
@@ -125,7 +146,7 @@ def time_table(out_dir, total=None, static=None):
         cells = [name]
         for step, dummy in STEP_COLUMNS:
             cell = per[name].get(step)
-            cells.append("-" if cell is None else "%d%s" % (round(cell[0]), "!" if cell[1] else ""))
+            cells.append("-" if cell is None else "%d" % round(cell[0]))
         cells.append("%d" % round(sum(c[0] for c in per[name].values())))
         rows.append(cells)
     sums = ["all scenarios"] + ["%d" % round(sum(per[n].get(step, [0])[0] for n in per)) for step, dummy in STEP_COLUMNS]
@@ -135,8 +156,9 @@ def time_table(out_dir, total=None, static=None):
     def fmt(row):
         return "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row))
 
-    lines = ["Suite wall time in seconds, per scenario and step (! marks a failed step; scenarios run side by side,",
-             "so the scenario sum exceeds the suite's wall time):", fmt(header)] + [fmt(r) for r in rows]
+    lines = ["Wall time in seconds per scenario and Molecule step (destroy includes the cleanup and dependency",
+             "steps; scenarios run side by side, so their sum exceeds the suite's wall time):",
+             fmt(header)] + [fmt(r) for r in rows]
     if static is not None:
         lines.append("static gates (lint, sanity, units, pytest; in the background): %d s" % static)
     if total is not None:
@@ -224,18 +246,20 @@ def main():
             path = os.path.join(args.out, "molecule-%s.log" % name)
             out = open(path, "a" if kind == "rest" else "w", encoding="utf-8")  # pylint: disable=consider-using-with
             cmd = unit_command(name, kind, args.out)
-            what = "molecule -s %s: %s" % (name, "every step" if kind == "test" else kind + " steps")
+            what = cmd if kind == "test" else "molecule -s %s: %s steps" % (name, kind)
             log("%s (log: %s)" % (what, os.path.relpath(path, ROOT)))
-            proc = subprocess.Popen(["bash", "-c", cmd], cwd=ROOT, stdout=out,  # pylint: disable=consider-using-with
-                                    stderr=subprocess.STDOUT)
-            running[unit] = (proc, time.time(), out)
+            proc = subprocess.Popen(["bash", "-c", cmd], cwd=ROOT, stdout=subprocess.PIPE,  # pylint: disable=consider-using-with
+                                    stderr=subprocess.STDOUT, text=True, errors="replace")
+            clock = StepClock(proc, out, os.path.join(args.out, STEPS_FILE))
+            running[unit] = (proc, time.time(), out, clock)
             busy |= hosts[name]
             units.remove(unit)
         time.sleep(2)
-        for unit, (proc, start, out) in list(running.items()):
+        for unit, (proc, start, out, clock) in list(running.items()):
             if proc.poll() is None:
                 continue
             name, kind = unit[:2]
+            clock.thread.join()
             out.close()
             del running[unit]
             took = time.time() - start
