@@ -1,6 +1,7 @@
 """Build, start and remove the local lab hosts (systemd in podman containers).
 
     lab.py image                 build (once) and import the Debian 12 systemd image
+    lab.py bake [TIER...]        bake the tier images (lab.yml `tiers`), or only those named
     lab.py up [--recreate] H...  start hosts H (names from lab/lab.yml); idempotent
     lab.py down [H...]           remove hosts H, or with no names everything the lab made
     lab.py clean                 down, then remove the images and cached tarballs too
@@ -10,7 +11,8 @@
 The facts behind the settings are in ../shared/lab/README.md (podman on this VM
 needs runc, cgroupfs and lower rlimits; see lab/podman/). Hosts get the
 controller's lab SSH key for root and use the package cache (lab/pkgcache.py)
-on the network's gateway for apt.
+on the network's gateway for apt. A host listed under a tier in lab.yml starts
+from that tier's baked image (lab/bake.yml), which `up` bakes when it is missing.
 """
 
 import argparse
@@ -185,6 +187,102 @@ def ensure_image(cfg):
     return tag
 
 
+# --- baked tier images -------------------------------------------------------
+
+ROOT = os.path.dirname(HERE)
+
+
+def tier_inputs(cfg, tier):
+    """The files whose content a tier's image depends on, relative to the checkout."""
+    files = ["lab/lab.yml", "lab/bake.yml"]
+    group_vars = os.path.join(ROOT, "inventories", "local", "group_vars")
+    for top, dummy, names in os.walk(group_vars):
+        files += [os.path.relpath(os.path.join(top, n), ROOT) for n in names]
+    for role in cfg["tiers"][tier]["roles"]:
+        files += ["roles/%s/%s" % (role, f) for f in ("tasks/install.yml", "tasks/preflight.yml", "defaults/main.yml",
+                                                      "vars/main.yml", "meta/argument_specs.yml")]
+    return sorted(f for f in files if os.path.isfile(os.path.join(ROOT, f)))
+
+
+def tier_tag(cfg, tier, base_tag):
+    digest = hashlib.sha256(("%s\n%s\n" % (base_tag, tier)).encode())
+    for rel in tier_inputs(cfg, tier):
+        with open(os.path.join(ROOT, rel), "rb") as fh:
+            digest.update(rel.encode() + b"\0" + fh.read() + b"\0")
+    return "%s-%s:%s" % (cfg["image"]["name"], tier, digest.hexdigest()[:12])
+
+
+def tier_of(cfg, name):
+    for tier, spec in (cfg.get("tiers") or {}).items():
+        if name in spec.get("hosts", []):
+            return tier
+    return None
+
+
+def ensure_tier_image(cfg, tier, base_tag):
+    """Bake a tier's image when no image has its tag: start a host from the lab
+    image (or the image of the tier it is `from`) at bake_address, run lab/bake.yml (the roles' preflight and install
+    entry points) on it, stop it and commit it. Call with the shared lock held."""
+    spec, ip = cfg["tiers"][tier], cfg["bake_address"]
+    if spec.get("from"):  # baked on top of another tier's image
+        base_tag = ensure_tier_image(cfg, spec["from"], base_tag)
+    tag = tier_tag(cfg, tier, base_tag)
+    if podman("image", "exists", tag, check=False).returncode == 0:
+        return tag
+    cname = cfg["container_prefix"] + "bake"
+    log("baking %s: %s on a fresh host" % (tag, ", ".join(spec["roles"])))
+    started = time.time()
+    podman("rm", "-f", "-t", "2", cname, capture=True, check=False)
+    drop_ssh_connections(ip)
+    workdir = tempfile.mkdtemp(prefix="bake-", dir=LAB_CACHE)
+    try:
+        start_container(cfg, cname, "lab-bake", ip, base_tag)
+        wait_pkgcache_on_gateway(cfg)
+        prepare_host(cfg, cname, ip)
+        # The bake host alone, in the tier's groups, with the local inventory's
+        # group_vars (the settings the lab's hosts get) and the tier's own vars.
+        inventory = os.path.join(workdir, "inventory")
+        os.makedirs(inventory)
+        os.symlink(os.path.join(ROOT, "inventories", "local", "group_vars"), os.path.join(inventory, "group_vars"))
+        groups = {"lab_bake": {"hosts": {"lab-bake": {"ansible_host": ip}}}}
+        groups.update({g: {"hosts": {"lab-bake": None}} for g in spec["groups"]})
+        with open(os.path.join(inventory, "hosts.yml"), "w") as fh:
+            yaml.safe_dump({"all": {"children": groups}}, fh)
+        extra = dict(spec.get("vars") or {}, lab_bake_roles=spec["roles"], ansible_ssh_private_key_file=KEY)
+        argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
+                "-e", json.dumps(extra), os.path.join(HERE, "bake.yml")]
+        logpath = os.path.join(LAB_CACHE, "bake-%s.log" % tier)
+        with open(logpath, "w") as logf:
+            res = subprocess.run(argv, cwd=ROOT, env=dict(ENV, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg")),
+                                 stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
+        if res.returncode != 0:
+            with open(logpath, errors="replace") as logf:
+                tail = "".join(logf.readlines()[-40:])
+            die("baking the %s tier failed (the install entry points of %s); the end of %s:\n%s"
+                % (tier, ", ".join(spec["roles"]), logpath, tail))
+        podman("stop", "-t", "30", cname, capture=True)
+        podman("commit", "--quiet", cname, tag, capture=True)
+    finally:
+        podman("rm", "-f", "-t", "2", cname, capture=True, check=False)
+        drop_ssh_connections(ip)
+        shutil.rmtree(workdir, ignore_errors=True)
+    log("baked %s in %d s" % (tag, time.time() - started))
+    return tag
+
+
+def bake(cfg, tiers):
+    unknown = [t for t in tiers if t not in (cfg.get("tiers") or {})]
+    if unknown:
+        die("unknown tier(s) %s; known: %s" % (", ".join(unknown), ", ".join(cfg.get("tiers") or {})))
+    with shared_lock():
+        ensure_key()
+        base_tag = ensure_image(cfg)
+        ensure_network(cfg)
+        ensure_pkgcache(cfg)
+        for tier in tiers or list(cfg.get("tiers") or {}):
+            print(ensure_tier_image(cfg, tier, base_tag))
+
+
 # --- hosts ------------------------------------------------------------------
 
 def ensure_key():
@@ -226,6 +324,23 @@ def wait_ready(cname, ip, deadline):
     die("%s: ssh on %s:22 did not come up" % (cname, ip))
 
 
+def wait_pkgcache_on_gateway(cfg):
+    """The cache listens on the gateway once the bridge exists (with the first container)."""
+    deadline = time.time() + 30
+    while not port_open(cfg["network"]["gateway"], cfg["pkgcache_port"]):
+        if time.time() > deadline:
+            die("package cache is not reachable on the lab gateway")
+        time.sleep(0.2)
+
+
+def start_container(cfg, cname, hostname, ip, tag):
+    cmd = ["run", "-d", "--name", cname, "--hostname", hostname, "--label", "ultraai.lab=1",
+           "--network", cfg["network"]["name"], "--ip", ip, "--network-alias", hostname, "--systemd", "always"]
+    for cap in cfg["image"]["capabilities"]:
+        cmd += ["--cap-add", cap]
+    podman(*(cmd + [tag]), capture=True)
+
+
 def prepare_host(cfg, cname, ip):
     pub = open(KEY + ".pub").read()
     podman("exec", "-i", cname, "sh", "-c",
@@ -256,33 +371,27 @@ def up(cfg, names, recreate):
         die("unknown lab host(s) %s; known: %s" % (", ".join(unknown), ", ".join(cfg["hosts"])))
     with shared_lock():
         ensure_key()
-        tag = ensure_image(cfg)
+        base_tag = ensure_image(cfg)
         ensure_network(cfg)
+        ensure_pkgcache(cfg)
+        tags = {}
+        for name in names:
+            tier = tier_of(cfg, name)
+            tags[name] = ensure_tier_image(cfg, tier, base_tag) if tier else base_tag
     started = []
     for name in names:
         cname = cfg["container_prefix"] + name
         state = container_state(cname)
-        if state and state[0] and state[1] == tag and not recreate:
+        if state and state[0] and state[1] == tags[name] and not recreate:
             continue
         # Also clears a container left half-removed by an interrupted run,
         # which inspect no longer reports.
         podman("rm", "-f", "-t", "2", cname, capture=True, check=False)
         drop_ssh_connections(cfg["hosts"][name])
-        cmd = ["run", "-d", "--name", cname, "--hostname", name, "--label", "ultraai.lab=1",
-               "--network", cfg["network"]["name"], "--ip", cfg["hosts"][name],
-               "--network-alias", name, "--systemd", "always"]
-        for cap in cfg["image"]["capabilities"]:
-            cmd += ["--cap-add", cap]
-        podman(*(cmd + [tag]), capture=True)
+        start_container(cfg, cname, name, cfg["hosts"][name], tags[name])
         started.append(name)
-    with shared_lock():
-        ensure_pkgcache(cfg)
     if started:
-        deadline = time.time() + 30
-        while not port_open(cfg["network"]["gateway"], cfg["pkgcache_port"]):
-            if time.time() > deadline:
-                die("package cache is not reachable on the lab gateway")
-            time.sleep(0.2)
+        wait_pkgcache_on_gateway(cfg)
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(prepare_host, cfg, cfg["container_prefix"] + n, cfg["hosts"][n])
                    for n in started]
@@ -352,9 +461,11 @@ def down(cfg, names):
 
 def clean(cfg):
     down(cfg, [])
-    res = podman("images", "--format", "{{.Repository}}:{{.Tag}}", cfg["image"]["name"], capture=True)
+    res = podman("images", "--format", "{{.Repository}}:{{.Tag}}", capture=True)
+    prefix = cfg["image"]["name"]
     for tag in res.stdout.split():
-        podman("rmi", "-f", tag, capture=True)
+        if tag.startswith(prefix + ":") or tag.startswith(prefix + "-"):
+            podman("rmi", "-f", tag, capture=True)
     shutil.rmtree(LAB_CACHE, ignore_errors=True)
     log("clean: images and %s removed (the package cache is kept)" % LAB_CACHE)
 
@@ -370,6 +481,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("image")
+    p_bake = sub.add_parser("bake")
+    p_bake.add_argument("tiers", nargs="*")
     p_up = sub.add_parser("up")
     p_up.add_argument("--recreate", action="store_true", help="replace running hosts with fresh ones")
     p_up.add_argument("hosts", nargs="+")
@@ -382,6 +495,8 @@ def main():
     cfg = load_config()
     if args.cmd == "image":
         print(ensure_image(cfg))
+    elif args.cmd == "bake":
+        bake(cfg, args.tiers)
     elif args.cmd == "up":
         up(cfg, args.hosts, args.recreate)
     elif args.cmd == "down":
