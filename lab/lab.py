@@ -12,7 +12,8 @@ The facts behind the settings are in ../shared/lab/README.md (podman on this VM
 needs runc, cgroupfs and lower rlimits; see lab/podman/). Hosts get the
 controller's lab SSH key for root and use the package cache (lab/pkgcache.py)
 on the network's gateway for apt. A host listed under a tier in lab.yml starts
-from that tier's baked image (lab/bake.yml), which `up` bakes when it is missing.
+from that tier's baked image (lab/bake.yml), which `up` bakes when it is missing;
+with ULTRAAI_BAKE=0 every host starts from the bare lab image.
 """
 
 import argparse
@@ -56,7 +57,14 @@ def die(msg):
 
 def load_config():
     with open(os.path.join(HERE, "lab.yml")) as f:
-        return yaml.safe_load(f)
+        cfg = yaml.safe_load(f)
+    tiers = cfg.get("tiers") or {}
+    for tier, spec in tiers.items():
+        unknown = [h for h in spec.get("hosts", []) if h not in cfg["hosts"]]
+        if unknown or (spec.get("from") and spec["from"] not in tiers) or not spec.get("roles"):
+            die("lab.yml: tier %s needs roles, known hosts (not %s) and a known `from` tier (not %s)"
+                % (tier, ", ".join(unknown) or "-", spec.get("from") or "-"))
+    return cfg
 
 
 def run(cmd, check=True, capture=False, stdin=None, **kw):
@@ -213,6 +221,10 @@ def tier_tag(cfg, tier, base_tag):
 
 
 def tier_of(cfg, name):
+    """The tier whose baked image host NAME starts from; None for the bare lab
+    image, and for every host when ULTRAAI_BAKE=0 (a whole scenario from scratch)."""
+    if os.environ.get("ULTRAAI_BAKE", "1") == "0":
+        return None
     for tier, spec in (cfg.get("tiers") or {}).items():
         if name in spec.get("hosts", []):
             return tier
