@@ -279,7 +279,21 @@ def ensure_tier_image(cfg, tier, base_tag):
         drop_ssh_connections(ip)
         shutil.rmtree(workdir, ignore_errors=True)
     log("baked %s in %d s" % (tag, time.time() - started))
+    prune_tier_images(tag)
     return tag
+
+
+def prune_tier_images(tag):
+    """Remove the earlier images of TAG's tier: a tier keeps the image of its
+    current inputs only (each is 400-700 MB). One a container still runs, or that
+    another image is built on, stays (podman refuses; a later bake removes it)."""
+    repo, keep = tag.rsplit(":", 1)
+    res = podman("images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=%s" % repo,
+                 capture=True, check=False)
+    for old in sorted(set(res.stdout.split())):
+        name, old_tag = old.rsplit(":", 1)
+        if old_tag != keep and name.split("/")[-1] == repo.split("/")[-1]:
+            podman("rmi", old, capture=True, check=False)
 
 
 def bake(cfg, tiers):
