@@ -209,6 +209,7 @@ class Writer(threading.Thread):
             self.halt.wait(max(0.0, self.period - (time.time() - started)))
 
     def __enter__(self):
+        self.started = time.time()
         self.start()
         return self
 
