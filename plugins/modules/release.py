@@ -45,8 +45,10 @@ options:
   src:
     description:
       - A tar archive (optionally compressed) on the managed host to unpack into the
-        release. Members with absolute paths, C(..) components, device files or links
-        that point outside the release are refused.
+        release. It may hold only files and directories; members with absolute paths
+        or C(..) components, links (symbolic or hard) and special files are refused
+        (links that each point inside the release can still chain to a path outside).
+      - Modes are forced to 0755 (directories and executables) or 0644, without set-id bits.
       - Without it, the release directory must already exist (or is created empty
         with I(state=present)).
     type: path
@@ -142,6 +144,7 @@ release_path:
   sample: /opt/ultraai/releases/1.4.2
 """
 
+import copy
 import grp
 import json
 import os
@@ -179,19 +182,25 @@ def current_target(path):
 
 
 def safe_members(archive, dest):
+    """The archive's members, checked and with forced modes and owner. Only files
+    and directories are accepted: links are refused outright, because links that
+    each point inside the release can still, once extracted, chain to a path
+    outside it (t -> ., q -> t, p -> q/.. and then a file p/x)."""
     dest = os.path.realpath(dest)
     for member in archive.getmembers():
         name = member.name
         target = os.path.realpath(os.path.join(dest, name))
         if os.path.isabs(name) or ".." in name.split("/") or not (target == dest or target.startswith(dest + os.sep)):
             raise ReleaseError("archive member %r would land outside the release" % name)
-        if member.isdev() or member.isfifo():
-            raise ReleaseError("archive member %r is a device or fifo" % name)
         if member.issym() or member.islnk():
-            base = dest if member.islnk() else os.path.dirname(target)
-            link_target = os.path.realpath(os.path.join(base, member.linkname))
-            if not (link_target == dest or link_target.startswith(dest + os.sep)):
-                raise ReleaseError("archive member %r links outside the release" % name)
+            raise ReleaseError("archive member %r is a link; a release archive holds only files and directories" % name)
+        if not (member.isfile() or member.isdir()):
+            raise ReleaseError("archive member %r is a device, fifo or other special file" % name)
+        member = copy.copy(member)
+        # No set-id bits and no write for group or others; the owner is the
+        # unpacking user's until chown_tree() applies the module's owner and group.
+        member.mode = 0o755 if member.isdir() or member.mode & 0o111 else 0o644
+        member.uid, member.gid, member.uname, member.gname = os.geteuid(), os.getegid(), "", ""
         yield member
 
 

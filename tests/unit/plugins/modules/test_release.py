@@ -14,17 +14,25 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ultraai.platform.plugins.modules import release
 
 
-def make_tar(path, files, links=()):
+def make_tar(path, files, links=(), modes=None, hardlinks=(), files_after=None):
+    """files, then symbolic links, then hard links, then files_after (written
+    through what came before)."""
     with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
+        for name, data in list(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = (modes or {}).get(name, 0o644)
+            tar.addfile(info, io.BytesIO(data))
+        for kind, pairs in ((tarfile.SYMTYPE, links), (tarfile.LNKTYPE, hardlinks)):
+            for name, target in pairs:
+                info = tarfile.TarInfo(name)
+                info.type = kind
+                info.linkname = target
+                tar.addfile(info)
+        for name, data in (files_after or {}).items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-        for name, target in links:
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.SYMTYPE
-            info.linkname = target
-            tar.addfile(info)
     return str(path)
 
 
@@ -110,7 +118,7 @@ def test_bad_input(tmp_path, result, case, args, message):
 @pytest.mark.parametrize("files,links,message", [
     ({"../escape": b"x"}, (), "outside the release"),
     ({"/etc/passwd": b"x"}, (), "outside the release"),
-    ({}, (("evil", "/etc"),), "links outside the release"),
+    ({}, (("evil", "/etc"),), "is a link"),
 ])
 def test_unsafe_archives_refused_and_nothing_left(tmp_path, result, files, links, message):
     base = tmp_path / "app"
@@ -119,6 +127,39 @@ def test_unsafe_archives_refused_and_nothing_left(tmp_path, result, files, links
     out = result()
     assert out["failed"] and message in out["msg"]
     assert os.listdir(str(base / "releases")) == []  # no release and no temporary directory left
+
+
+def test_a_chain_of_links_that_each_look_inside_is_refused(tmp_path, result):
+    # Checked one by one before extraction, every link stays inside the release:
+    # t -> ".", q -> "t", p -> "q/..". Extracted, p resolves to the directory above
+    # the release, and p/evil would be written there (as root, on a real host).
+    base = tmp_path / "app"
+    src = make_tar(tmp_path / "chain.tgz", {}, links=(("t", "."), ("q", "t"), ("p", "q/..")),
+                   files_after={"p/evil": b"pwned"})
+    run_module({"path": str(base), "version": "1.0.0", "src": src})
+    out = result()
+    assert out["failed"] and "is a link" in out["msg"], out["msg"]
+    assert not [f for dirpath, dirs, names in os.walk(str(tmp_path)) for f in names if f == "evil"]
+    assert os.listdir(str(base / "releases")) == []
+
+
+def test_a_hard_link_is_refused(tmp_path, result):
+    base = tmp_path / "app"
+    src = make_tar(tmp_path / "hard.tgz", {"a": b"x"}, hardlinks=(("b", "a"),))
+    run_module({"path": str(base), "version": "1.0.0", "src": src})
+    out = result()
+    assert out["failed"] and "is a link" in out["msg"], out["msg"]
+
+
+def test_modes_are_forced(tmp_path, result):
+    # A set-uid, world-writable member comes out 0755; a group-writable one 0644.
+    base = tmp_path / "app"
+    src = make_tar(tmp_path / "modes.tgz", {"bin/tool": b"#!/bin/sh\n", "conf": b"x"},
+                   modes={"bin/tool": 0o4777, "conf": 0o666})
+    run_module({"path": str(base), "version": "1.0.0", "src": src})
+    assert result()["changed"]
+    assert (base / "releases/1.0.0/bin/tool").stat().st_mode & 0o7777 == 0o755
+    assert (base / "releases/1.0.0/conf").stat().st_mode & 0o7777 == 0o644
 
 
 def test_absent_refuses_live_release(tmp_path, result):
