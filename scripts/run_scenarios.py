@@ -20,7 +20,7 @@ scenario. Its test sequence is split at `converge`: `--select shared` runs the
 other scenarios and the steps of the alone ones up to and including converge
 (side by side with the rest); `--select alone` then runs the remaining steps of
 each alone scenario (verify, destroy, ...) one at a time. scripts/test.sh calls
-`shared`, waits for the static gates, then calls `alone`. `--select all` (the
+`shared`, then `alone` with the static gates beside it at nice 19. `--select all` (the
 default) runs every scenario whole, the alone ones by themselves.
 """
 
@@ -160,7 +160,7 @@ def time_table(out_dir, total=None, static=None):
              "steps; scenarios run side by side, so their sum exceeds the suite's wall time):",
              fmt(header)] + [fmt(r) for r in rows]
     if static is not None:
-        lines.append("static gates (lint, sanity, units, pytest; in the background): %d s" % static)
+        lines.append("static gates (lint, sanity, units, pytest; niced, beside the alone steps): %d s" % static)
     if total is not None:
         lines.append("suite total (wall): %d s" % total)
     return "\n".join(lines) + "\n"
