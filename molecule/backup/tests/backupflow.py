@@ -69,8 +69,8 @@ def new_context(prefix):
     session.verify = False  # the lab's certificate is self-signed
     session.trust_env = False
     user = "%s-%s" % (prefix, uuid.uuid4().hex[:8])
-    assert session.post(BASE + "/api/auth/register", json={"username": user, "password": "pw-backup"},
-                        timeout=10).status_code == 201
+    res = session.post(BASE + "/api/auth/register", json={"username": user, "password": "pw-backup"}, timeout=10)
+    assert res.status_code == 201, (res.status_code, res.headers.get("server"), res.text[:300])
     res = session.post(BASE + "/api/auth/login", json={"username": user, "password": "pw-backup"}, timeout=10)
     assert res.status_code == 200, res.text
     return {"session": session, "user": user, "auth": {"Authorization": "Bearer %s" % res.json()["access_token"]}}
