@@ -209,7 +209,6 @@ class Writer(threading.Thread):
             self.halt.wait(max(0.0, self.period - (time.time() - started)))
 
     def __enter__(self):
-        self.started = time.time()
         self.start()
         return self
 
