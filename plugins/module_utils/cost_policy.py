@@ -33,6 +33,11 @@ MAX_KEY_LEN = 128
 MAX_VALUE_LEN = 256
 ARN_RE = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f):([a-z0-9-]+):"
                     r"([a-z0-9-]*):([0-9]{12})?:(.+)$")
+# Services whose ARNs have no region, and those whose ARNs have no account either.
+GLOBAL_SERVICES = frozenset(["iam", "route53", "cloudfront", "s3", "waf", "organizations", "budgets", "ce",
+                             "globalaccelerator", "health", "shield", "sts"])
+ACCOUNTLESS_SERVICES = frozenset(["s3", "route53"])
+EC2_RESOURCE_RE = re.compile(r"^[a-z][a-z0-9-]*/[A-Za-z0-9-]+$")
 # Letters, digits, white space and + - = . _ : / @ (what AWS allows in tag keys and values).
 TAG_CHARS_RE = re.compile(r"^[\w\s+\-=.:/@]*$", re.UNICODE)
 RULE_FIELDS = ("required", "allowed", "pattern", "default", "case_sensitive")
@@ -236,11 +241,23 @@ def parse_policy(raw):
 
 
 def parse_arn(arn):
-    """(partition, service, region, account, resource) of an ARN; PolicyError when it is not one."""
+    """(partition, service, region, account, resource) of an ARN; PolicyError when it is not one.
+
+    Only global services' ARNs may leave the region empty, and only S3's and
+    Route 53's the account; an EC2 resource is TYPE/ID."""
     match = ARN_RE.match(arn) if isinstance(arn, str) else None
-    if not match:
+    why = None
+    if match:
+        dummy, service, region, account, resource = match.groups()
+        if not region and service not in GLOBAL_SERVICES:
+            why = "%s resources are regional, and the region is empty" % service
+        elif not account and service not in ACCOUNTLESS_SERVICES:
+            why = "the account is empty"
+        elif service == "ec2" and not EC2_RESOURCE_RE.match(resource):
+            why = "an EC2 resource is TYPE/ID"
+    if not match or why:
         raise PolicyError("%r is not a resource ARN of a known form "
-                          "(arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)" % (arn,))
+                          "(arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)%s" % (arn, ": " + why if why else ""))
     return match.groups()
 
 
@@ -265,9 +282,13 @@ def evaluate(policy, tags, remove_forbidden=False, replace_invalid=False):
     remove = set()
     unfixed = []
     for rule in policy.rules:
+        # A case-insensitive rule also finds the key's other spellings; the
+        # policy's own comes first. Two spellings are two keys to cost
+        # allocation, so each other spelling is a violation, even beside the
+        # policy's.
         actual_keys = [rule.key] if rule.key in current else []
-        if not actual_keys and not rule.case_sensitive:
-            actual_keys = sorted(k for k in current if k.lower() == rule.key.lower())
+        if not rule.case_sensitive:
+            actual_keys += sorted(k for k in current if k != rule.key and k.lower() == rule.key.lower())
         if not actual_keys:
             if rule.default is not None:
                 violations.append(_violation(rule.key, MISSING, expected=rule.expected(), fixed_to=rule.default))
@@ -292,12 +313,11 @@ def evaluate(policy, tags, remove_forbidden=False, replace_invalid=False):
                 unfixed.append(violation)
             else:
                 new_value = fix
-        if actual_keys != [rule.key]:
-            for actual in actual_keys:
+        for actual in actual_keys:
+            if actual != rule.key:
                 violations.append(_violation(rule.key, WRONG_CASE_KEY, current[actual], rule.key, rule.key, actual))
                 remove.add(actual)
-            add[rule.key] = new_value
-        elif new_value != value:
+        if actual_keys[0] != rule.key or new_value != value:
             add[rule.key] = new_value
     for key in policy.forbidden:
         present = [k for k in current if k == key or (not policy.case_sensitive and k.lower() == key.lower())]

@@ -266,15 +266,33 @@ class ResourceTags(object):
         for (region, key), arns in sorted(groups.items(), key=lambda item: (item[0][0] or "", repr(item[0][1]))):
             client = self.tagging(region)
             for batch in chunks(sorted(arns), TAGGING_WRITE_BATCH):
-                if step == "add":
-                    resp = call("tag resources (tagging tag_resources)", client.tag_resources,
-                                ResourceARNList=batch, Tags=dict(key))
-                else:
-                    resp = call("untag resources (tagging untag_resources)", client.untag_resources,
-                                ResourceARNList=batch, TagKeys=list(key))
-                for arn, failure in (resp.get("FailedResourcesMap") or {}).items():
-                    errors[arn] = self._fallback(step, arn, pending[arn], failure)
+                # One resource the API refuses with an error for the whole call
+                # (TagLimitExceeded, for example) must not cost the others their
+                # change: the batch is then tried one resource at a time.
+                try:
+                    replies = [self._write_call(client, step, batch, key)]
+                except AWSCallError as exc:
+                    if len(batch) == 1:
+                        errors[batch[0]] = str(exc)
+                        continue
+                    replies = []
+                    for arn in batch:
+                        try:
+                            replies.append(self._write_call(client, step, [arn], key))
+                        except AWSCallError as exc_one:
+                            errors[arn] = str(exc_one)
+                for resp in replies:
+                    for arn, failure in (resp.get("FailedResourcesMap") or {}).items():
+                        errors[arn] = self._fallback(step, arn, pending[arn], failure)
         return dict((arn, err) for arn, err in errors.items() if err)
+
+    @staticmethod
+    def _write_call(client, step, arns, key):
+        if step == "add":
+            return call("tag resources (tagging tag_resources)", client.tag_resources,
+                        ResourceARNList=arns, Tags=dict(key))
+        return call("untag resources (tagging untag_resources)", client.untag_resources,
+                    ResourceARNList=arns, TagKeys=list(key))
 
     def _fallback(self, step, arn, payload, failure):
         tagger = self.service_for(arn)

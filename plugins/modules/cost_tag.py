@@ -21,6 +21,9 @@ description:
     with the default and removes forbidden keys. Other tags are left as they are.
   - Resources are given by ARN, or found through the Resource Groups Tagging API with tag and
     resource-type filters.
+  - A change the API refuses for one resource fails that resource only (status C(failed), with
+    the API's error); the others are still changed, and the task then fails naming the failed
+    resources.
   - Tags go through the tagging API in batches of up to 20 resources. A resource the API
     reports in C(FailedResourcesMap) is tagged through its own service's API where the module
     knows one (ELBv2 load balancers and target groups, Auto Scaling groups, Route 53 hosted zones
@@ -43,6 +46,9 @@ options:
         case-sensitive, a key or value that differs from the policy's spelling only in case is
         reported as C(wrong_case_key) or C(wrong_case_value) and enforce rewrites it; when it is
         case-sensitive such a key counts as missing and such a value as invalid.
+      - A resource that carries the key in two spellings (C(Environment) and C(environment)) under
+        a case-insensitive rule is not compliant, since cost allocation counts two keys; enforce
+        keeps the policy's spelling (and its value) and removes the other.
       - C(forbidden) lists keys that must not be present.
       - The flat form of the aws_infra role's C(aws_infra_tag_policy) is accepted as well, alone or
         with C(tags) - C(required) (list of keys), C(allowed_values) (key to list of values),
@@ -61,6 +67,8 @@ options:
       - ARNs of the resources to check. When empty, resources are found with the tagging API
         in the module's region using I(tag_filters) and I(resource_type_filters).
       - An ARN with a region is read and tagged in that region.
+      - Every ARN is checked before any call, and the module fails on one that is malformed
+        (for example an EC2 ARN without a region, an account or a C(TYPE/ID) resource).
     type: list
     elements: str
     default: []

@@ -196,6 +196,65 @@ def test_fifty_tag_limit_is_respected(aws_env, moto_endpoint, tmp_path, world):
     assert "Traceback" not in res.stdout + res.stderr
 
 
+def _play_may_fail(aws_env, endpoint, tmp_path, args):
+    extra = {"moto_endpoint": endpoint, "cost_region": REGION, "cost_module": "cost_tag", "cost_args": args,
+             "out_file": str(tmp_path / "o"), "cost_ignore_errors": True}
+    res = run(["ansible-playbook", PLAYBOOK, "-e", json.dumps(extra)], aws_env)
+    assert "Traceback" not in res.stdout + res.stderr
+    return json.loads((tmp_path / "o").read_text())
+
+
+def _instance(world, tags):
+    ec2 = world["ec2"]
+    iid = ec2.run_instances(ImageId=ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"],
+                            MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ec2.create_tags(Resources=[iid], Tags=tags)
+    return iid, "arn:aws:ec2:%s:123456789012:instance/%s" % (REGION, iid)
+
+
+def _tags_of(world, iid):
+    tags = world["ec2"].describe_tags(Filters=[{"Name": "resource-id", "Values": [iid]}])["Tags"]
+    return dict((t["Key"], t["Value"]) for t in tags)
+
+
+def test_a_resource_the_api_refuses_does_not_stop_the_others(aws_env, moto_endpoint, tmp_path, world):
+    # Both lack only Team. The first has 49 user tags and an aws: tag: within the
+    # limit as AWS counts it (aws: tags do not count), so the module sends the
+    # change, but moto counts the aws: tag and refuses the whole TagResources
+    # call with TagLimitExceeded. The second must still get its Team.
+    base = _tags(Project="ultraai", Environment="staging", CostCenter="CC-0002", Owner="ops")
+    full = _instance(world, base + [{"Key": "f%02d" % i, "Value": "v"} for i in range(45)]
+                     + [{"Key": "aws:autoscaling:groupName", "Value": "g"}])
+    other = _instance(world, base)
+    out = _play_may_fail(aws_env, moto_endpoint, tmp_path, {"policy": POLICY, "mode": "enforce",
+                                                            "resources": [full[1], other[1]]})
+    by_arn = dict((r["arn"], r) for r in out["resources"])
+    assert out["failed"] and "1 resource(s) could not be changed" in out["msg"], out["msg"]
+    assert by_arn[other[1]]["status"] == "fixed" and _tags_of(world, other[0])["Team"] == "platform"
+    assert by_arn[full[1]]["status"] == "failed" and "TagLimitExceeded" in by_arn[full[1]]["error"], by_arn[full[1]]
+    assert "Team" not in _tags_of(world, full[0])
+    assert out["summary"]["fixed"] == 1 and out["summary"]["failed"] == 1
+
+
+def test_two_spellings_of_a_key_are_reported_and_enforce_keeps_the_policys(aws_env, moto_endpoint, tmp_path, world):
+    iid, arn = _instance(world, _tags(Project="ultraai", Environment="production", environment="production",
+                                      CostCenter="CC-0003", Owner="ops", Team="api"))
+    out, dummy = _play(aws_env, moto_endpoint, tmp_path, {"policy": POLICY, "mode": "audit", "resources": [arn]})
+    assert _issues(out, arn)[0] == [("Environment", "wrong_case_key")]
+    assert out["resources"][0]["status"] == "non_compliant"
+    out, dummy = _play(aws_env, moto_endpoint, tmp_path, {"policy": POLICY, "mode": "enforce", "resources": [arn]})
+    assert out["resources"][0]["status"] == "fixed"
+    tags = _tags_of(world, iid)
+    assert tags["Environment"] == "production" and "environment" not in tags, tags
+
+
+def test_a_malformed_arn_is_refused_before_any_call(aws_env, moto_endpoint, tmp_path, world):
+    out = _play_may_fail(aws_env, "http://127.0.0.1:9", tmp_path,  # nothing listens: a call would fail otherwise
+                         {"policy": POLICY, "mode": "enforce", "resources": ["arn:aws:ec2:::nonsense"]})
+    assert out["failed"] and "'arn:aws:ec2:::nonsense' is not a resource ARN" in out["msg"], out["msg"]
+    assert "resources" not in out
+
+
 def test_auto_scaling_group_is_read_through_its_own_api(aws_env, moto_endpoint, tmp_path, world):
     """The tagging API's get_resources omits ASGs (in moto as the lab notes say), so
     cost_tag reads them with describe_auto_scaling_groups; a second enforce run

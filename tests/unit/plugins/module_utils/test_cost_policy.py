@@ -63,6 +63,13 @@ def test_bad_policies_are_refused_with_a_clear_message(policy, message):
     ("arn:aws:ec2:eu-west-1:1234:instance/i-0abc", False),
     ("arn:azure:ec2:eu-west-1:123456789012:instance/i-0abc", False),
     ("arn:aws:ec2:eu-west-1:123456789012:", False),
+    ("arn:aws:route53:::hostedzone/Z0123456789", True),
+    ("arn:aws:iam::123456789012:role/ultraai-app", True),
+    ("arn:aws:sns:eu-west-1:123456789012:ultraai-alerts", True),
+    ("arn:aws:ec2:::nonsense", False),
+    ("arn:aws:ec2:eu-west-1:123456789012:nonsense", False),
+    ("arn:aws:ec2::123456789012:instance/i-0abc", False),
+    ("arn:aws:iam:::role/ultraai-app", False),
 ])
 def test_arn_formats(arn, ok):
     if ok:
@@ -93,6 +100,12 @@ CASES = [
     ("forbidden reported", dict(GOOD, temp="1"), {}, [("Temp", "forbidden")], {}, [], ["Temp"]),
     ("forbidden removed", dict(GOOD, Temp="1"), {"remove_forbidden": True}, [("Temp", "forbidden")], {}, ["Temp"], []),
 ]
+CASES.append(("two spellings of a key: the other one goes", dict(GOOD, environment="staging"), {},
+              [("Environment", "wrong_case_key")], {}, ["environment"], []))
+CASES.append(("two spellings, neither the policy's", dict([("PROJECT", "ultraai"), ("project", "ultraai")]
+              + [(k, v) for k, v in GOOD.items() if k != "Project"]), {},
+              [("Project", "wrong_case_key"), ("Project", "wrong_case_key")], {"Project": "ultraai"},
+              ["PROJECT", "project"], []))
 CASES[4] = ("wrong case of a key", dict([("project", "ULTRAAI")] + [(k, v) for k, v in GOOD.items() if k != "Project"]),
             {}, [("Project", "wrong_case_key"), ("Project", "wrong_case_value")], {"Project": "ultraai"},
             ["project"], [])

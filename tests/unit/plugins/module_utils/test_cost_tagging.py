@@ -150,6 +150,25 @@ def test_failed_resource_without_a_fallback_is_reported():
     assert errors[EC2] == "the tagging API refused %s: InternalServiceException: try again" % EC2
 
 
+def test_an_error_for_the_whole_call_is_retried_one_resource_at_a_time():
+    # TagLimitExceeded for one resource fails the whole TagResources call; the
+    # others still get their change, and the refused one its own error.
+    tagging = client("resourcegroupstaggingapi")
+    tags = ResourceTags(FakeClients({"resourcegroupstaggingapi": tagging}))
+    full, other = EC2, "arn:aws:ec2:eu-west-1:123456789012:instance/i-0def"
+    want = {"Tags": {"Project": "ultraai"}}
+    with Stubber(tagging) as stub:
+        stub.add_client_error("tag_resources", service_error_code="TagLimitExceeded", service_message="too many tags",
+                              http_status_code=400, expected_params=dict(want, ResourceARNList=sorted([full, other])))
+        stub.add_client_error("tag_resources", service_error_code="TagLimitExceeded", service_message="too many tags",
+                              http_status_code=400, expected_params=dict(want, ResourceARNList=[full]))
+        stub.add_response("tag_resources", {}, dict(want, ResourceARNList=[other]))
+        errors = tags.apply({full: ({"Project": "ultraai"}, [], False), other: ({"Project": "ultraai"}, [], False)})
+        stub.assert_no_pending_responses()
+    assert errors[other] is None
+    assert "TagLimitExceeded" in errors[full] and "too many tags" in errors[full]
+
+
 def test_rename_adds_then_removes_and_batches_by_identical_tags():
     tagging = client("resourcegroupstaggingapi")
     tags = ResourceTags(FakeClients({"resourcegroupstaggingapi": tagging}))
