@@ -29,8 +29,20 @@ MAX_DELAY = 20.0
 SLEEP = time.sleep  # tests replace it
 
 
+DENIED_CODES = frozenset(["AccessDenied", "AccessDeniedException", "UnauthorizedOperation"])
+
+
 class AWSCallError(Exception):
-    """An AWS call failed; the message is one line."""
+    """An AWS call failed; the message is one line. code: the AWS error code, if any."""
+
+    def __init__(self, msg, code=None):
+        super(AWSCallError, self).__init__(msg)
+        self.code = code
+
+    def whole_run(self):
+        """Whether the error is about the caller, not the resources: throttling that
+        outlasted the retries, or a missing permission."""
+        return self.code in THROTTLING_CODES or self.code in DENIED_CODES
 
 
 def _code(exc):
@@ -51,5 +63,5 @@ def call(action, func, **kwargs):
             msg = error_message(exc, action)
             if throttled:
                 msg += " (still throttled after %d attempts)" % ATTEMPTS
-            raise AWSCallError(msg)
+            raise AWSCallError(msg, _code(exc))
     raise AWSCallError("%s: no attempt made" % action)  # not reached: ATTEMPTS >= 1

@@ -272,6 +272,8 @@ class ResourceTags(object):
                 try:
                     replies = [self._write_call(client, step, batch, key)]
                 except AWSCallError as exc:
+                    if exc.whole_run():  # throttled or denied: one resource at a time would be too
+                        raise
                     if len(batch) == 1:
                         errors[batch[0]] = str(exc)
                         continue

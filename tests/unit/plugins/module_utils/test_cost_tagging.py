@@ -169,6 +169,19 @@ def test_an_error_for_the_whole_call_is_retried_one_resource_at_a_time():
     assert "TagLimitExceeded" in errors[full] and "too many tags" in errors[full]
 
 
+def test_access_denied_for_a_batch_is_not_retried_per_resource(no_sleep):
+    tagging = client("resourcegroupstaggingapi")
+    tags = ResourceTags(FakeClients({"resourcegroupstaggingapi": tagging}))
+    other = "arn:aws:ec2:eu-west-1:123456789012:instance/i-0def"
+    with Stubber(tagging) as stub:
+        stub.add_client_error("tag_resources", service_error_code="AccessDeniedException",
+                              service_message="not authorized to perform tag:TagResources", http_status_code=403)
+        with pytest.raises(AWSCallError) as err:
+            tags.apply({EC2: ({"Project": "ultraai"}, [], False), other: ({"Project": "ultraai"}, [], False)})
+        stub.assert_no_pending_responses()
+    assert "access denied" in str(err.value) and no_sleep == []
+
+
 def test_rename_adds_then_removes_and_batches_by_identical_tags():
     tagging = client("resourcegroupstaggingapi")
     tags = ResourceTags(FakeClients({"resourcegroupstaggingapi": tagging}))
