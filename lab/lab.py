@@ -518,6 +518,11 @@ def main():
     sub.add_parser("status")
     sub.add_parser("key")
     args = parser.parse_args()
+    # Hosts inherit this process's CPU mask through podman; a parent that pinned
+    # itself (Mitogen's stock strategy pins to one CPU of two, see lab/strategy)
+    # would keep the whole lab on one core.
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, range(os.cpu_count()))
     cfg = load_config()
     if args.cmd == "image":
         print(ensure_image(cfg))

@@ -69,11 +69,6 @@ mkdir -p "$ROOT/.ansible/collections/ansible_collections/ultraai"
 link=$ROOT/.ansible/collections/ansible_collections/ultraai/platform
 [ "$(readlink "$link" 2>/dev/null)" = "$ROOT" ] || ln -sfn "$ROOT" "$link"
 
-# Mitogen's strategy plugins, at a path that does not depend on the venv's
-# location (.config/molecule/config.yml points the lab runs there).
-strategy=$("$VENV/bin/python" -c 'import ansible_mitogen, os; print(os.path.join(os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy"))')
-[ "$(readlink "$ROOT/.ansible/mitogen-strategy" 2>/dev/null)" = "$strategy" ] || ln -sfn "$strategy" "$ROOT/.ansible/mitogen-strategy"
-
 # ansible-test fetches a get-pip script from the web; give each ansible-test
 # a local stand-in that runs pip from the pip wheel on PyPI instead.
 for at in "$VENV" "$ROOT/.venv312"; do
@@ -89,4 +84,4 @@ for at in "$VENV" "$ROOT/.venv312"; do
     cp "$ROOT/scripts/get_pip_standin.py" "$getpip"
   fi
 done
-log "bootstrap done: $(ansible --version | head -1)${py312:+; python3.12 sanity venv ready}"
+log "bootstrap done: $(ansible --version 2>/dev/null | sed -n 1p)${py312:+; python3.12 sanity venv ready}"
