@@ -12,14 +12,18 @@ DIR/time-table.txt). The longest ones (by the
 durations of earlier runs, kept in $ULTRAAI_CACHE/scenario-durations.json) start
 first. Each scenario's output goes to DIR/molecule-<name>.log; a summary line per
 scenario is printed as it ends, and the tail of the log of any that failed.
-Exit status 0 only when every scenario passed.
+Exit status 0 only when every scenario passed. A unit of work still running after
+--unit-timeout seconds (default $ULTRAAI_UNIT_TIMEOUT or 2000) is killed, with
+its process group, and counts as failed: a hung step ends the suite with its log
+instead of running into CI's limit with no word of where it hung.
 
 A scenario whose directory holds a RUN_ALONE file (saying why) measures something
 under load, so its measuring steps never share the machine with another
-scenario. Its test sequence is split at `converge`: `--select shared` runs the
-other scenarios and the steps of the alone ones up to and including converge
-(side by side with the rest); `--select alone` then runs the remaining steps of
-each alone scenario (verify, destroy, ...) one at a time. scripts/test.sh calls
+scenario. Its test sequence is split before `verify`: `--select shared` runs the
+other scenarios and the steps of the alone ones up to verify (converge,
+idempotence, the check-mode pass; side by side with the rest); `--select alone`
+then runs the remaining steps of each alone scenario (verify, destroy) one at a
+time. scripts/test.sh calls
 `shared`, then `alone` with the static gates beside it at nice 19. `--select all` (the
 default) runs every scenario whole, the alone ones by themselves.
 """
@@ -28,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -72,25 +77,30 @@ STEPS_FILE = "steps.tsv"  # one line per molecule step: scenario, step, millisec
 STEP_LINE = re.compile(r"^\S+\s+\[([\w.-]+) > (\w+)\] Executing\s*$")  # Molecule starting a step
 
 
+def cli(action):
+    """The molecule subcommand for a test_sequence action (side_effect is `molecule side-effect`)."""
+    return action.replace("_", "-")
+
+
 def unit_command(name, kind, out_dir):
     """The shell command for one unit of work: a whole `molecule test` ("test"),
-    the steps up to converge ("prep") or the steps after it ("rest")."""
+    the steps before verify ("prep") or verify and the steps after it ("rest")."""
     if kind == "test":
         return "molecule test -s %s" % name
     seq = sequence_of(name)
-    cut = seq.index("converge") + 1 if "converge" in seq else len(seq)
+    cut = seq.index("verify") if "verify" in seq else len(seq)
     marker = os.path.join(out_dir, ".prep-%s" % name)
     if kind == "prep":
-        steps = " && ".join("molecule %s -s %s" % (a, name) for a in seq[:cut])
+        steps = " && ".join("molecule %s -s %s" % (cli(a), name) for a in seq[:cut])
         return "rm -f %s; if %s; then echo ok > %s; else echo failed > %s; exit 1; fi" % (
             marker, steps, marker, marker)
     rest = seq[cut:]
     final_destroy = bool(rest) and rest[-1] == "destroy"
-    body = " && ".join("molecule %s -s %s" % (a, name) for a in (rest[:-1] if final_destroy else rest)) or "true"
+    body = " && ".join("molecule %s -s %s" % (cli(a), name) for a in (rest[:-1] if final_destroy else rest)) or "true"
     prep = unit_command(name, "prep", out_dir)
     # Prepared in the shared phase (or, when only the alone steps were asked for, now).
     cmd = ("{ [ -e %s ] || ( %s ); } && if [ \"$(cat %s)\" = ok ]; then %s; else "
-           "echo 'the steps up to converge failed (see above)'; false; fi; rc=$?") % (marker, prep, marker, body)
+           "echo 'the steps before verify failed (see above)'; false; fi; rc=$?") % (marker, prep, marker, body)
     if final_destroy:
         cmd += "; molecule destroy -s %s || rc=1" % name
     return cmd + "; exit $rc"
@@ -193,6 +203,17 @@ def save_duration(name, seconds):
     os.replace(tmp, DURATIONS)
 
 
+def kill_group(proc):
+    """Stop a unit and everything it started (it leads its own process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def log(msg):
     sys.stderr.write("==> %s\n" % msg)
     sys.stderr.flush()
@@ -202,6 +223,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("ULTRAAI_JOBS", "3")))
+    parser.add_argument("--unit-timeout", type=int, default=int(os.environ.get("ULTRAAI_UNIT_TIMEOUT", "2000")))
     parser.add_argument("--select", choices=["all", "shared", "alone"], default="all")
     parser.add_argument("--table", action="store_true",
                         help="print the time table of DIR/steps.tsv (and keep it in DIR/time-table.txt); run nothing")
@@ -250,7 +272,7 @@ def main():
             what = cmd if kind == "test" else "molecule -s %s: %s steps" % (name, kind)
             log("%s (log: %s)" % (what, os.path.relpath(path, ROOT)))
             proc = subprocess.Popen(["bash", "-c", cmd], cwd=ROOT, stdout=subprocess.PIPE,  # pylint: disable=consider-using-with
-                                    stderr=subprocess.STDOUT, text=True, errors="replace")
+                                    stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
             clock = StepClock(proc, out, os.path.join(args.out, STEPS_FILE))
             running[unit] = (proc, time.time(), out, clock)
             busy |= hosts[name]
@@ -258,6 +280,9 @@ def main():
         time.sleep(2)
         for unit, (proc, start, out, clock) in list(running.items()):
             if proc.poll() is None:
+                if time.time() - start > args.unit_timeout:
+                    log("%s: still running after %ds, killing it" % (unit[0], args.unit_timeout))
+                    kill_group(proc)
                 continue
             name, kind = unit[:2]
             clock.thread.join()

@@ -31,7 +31,10 @@ read -r -a scenarios <<<"${ULTRAAI_SCENARIOS-$(find molecule -mindepth 2 -maxdep
 if [ ${#scenarios[@]} -gt 0 ]; then
   python scripts/run_scenarios.py --out "$OUT" --select shared "${scenarios[@]}" || molecule_rc=1
 fi
-( s=$(date +%s); rc=0; nice -n 19 "$ROOT/scripts/static.sh" > "$OUT/static.log" 2>&1 || rc=$?
+# A hung gate is stopped after ULTRAAI_STATIC_TIMEOUT seconds (default 1800; they take about 500).
+( s=$(date +%s); rc=0
+  timeout -k 30 "${ULTRAAI_STATIC_TIMEOUT:-1800}" nice -n 19 "$ROOT/scripts/static.sh" > "$OUT/static.log" 2>&1 || rc=$?
+  [ $rc = 124 ] && echo "static checks: stopped after ${ULTRAAI_STATIC_TIMEOUT:-1800}s" >> "$OUT/static.log"
   echo $(( $(date +%s) - s )) > "$OUT/static.seconds"; exit $rc ) &
 static_pid=$!
 if [ ${#scenarios[@]} -gt 0 ]; then
