@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import subprocess
 import time
 
@@ -159,3 +160,32 @@ def test_sysctl_written_and_guarded(host):
     conf = host.file("/etc/sysctl.d/60-ultraai-hardening.conf")
     assert conf.contains("net.ipv4.tcp_syncookies = 1")
     assert conf.contains("kernel.kptr_restrict = 2")
+
+
+# Last in this file: it runs the scenario's converge again.
+def test_admin_dropped_from_the_inventory_can_no_longer_log_in(host, address):
+    """An admin the role once made (in the admin group, with a key) who is no
+    longer in base_admin_users logs in until the next run of the role, and not
+    after it."""
+    with open(ADMIN_KEY + ".pub", encoding="utf-8") as fh:
+        key = fh.read().strip()
+    host.run_expect([0], "useradd -m -s /bin/bash -G ultraai-admins mallory")
+    host.run_expect([0], "install -d -m 0700 -o mallory -g mallory ~mallory/.ssh && "
+                    "echo %s > ~mallory/.ssh/authorized_keys && "
+                    "chown mallory: ~mallory/.ssh/authorized_keys && chmod 0600 ~mallory/.ssh/authorized_keys"
+                    % shlex.quote(key))
+    before = ssh(address, "mallory", "id -un")
+    assert before.returncode == 0 and before.stdout.strip() == "mallory", before.stderr  # the way in exists
+
+    converge = os.path.join(os.path.dirname(os.path.dirname(__file__)), "converge.yml")
+    res = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], converge],
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "changed: [node1] => (item=mallory)" in res.stdout, res.stdout[-3000:]
+
+    after = ssh(address, "mallory", "id -un")
+    assert after.returncode != 0, after.stdout
+    assert "Permission denied" in after.stderr, after.stderr
+    assert not host.user("mallory").exists
+    assert host.file("/home/mallory").is_directory  # the home directory is kept
+    assert "mallory" not in host.check_output("getent group ultraai-admins").rsplit(":", 1)[1].split(",")
