@@ -14,21 +14,17 @@ import uuid
 import requests
 import urllib3
 
+from labtest import lab_host
+
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 LB = "10.77.0.80"
 BASE = "https://%s" % LB
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../..")))
 INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
-KEY = os.path.join(os.environ.get("ULTRAAI_CACHE", "/var/cache/ultraai-platform"), "lab", "id_ed25519")
 DATA_DIR = "/var/lib/postgresql/15/main"
 UPLOADS = "/var/lib/ultraai/uploads"
 METRICS = "/var/lib/prometheus/node-exporter"
-
-
-def lab_host(host, name):
-    return host.get_host("ansible://%s" % name, ansible_inventory=host.backend.ansible_inventory,
-                         ssh_identity_file=KEY)
 
 
 def psql(host, sql):
