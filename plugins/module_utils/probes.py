@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: ultraai.platform developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Health probes and the gate that evaluates them (used by the health_gate module).
@@ -11,10 +10,6 @@ for the soak window), the deadline passes, or a fatal condition ends it early.
 Clock and sleep are injectable, so the units run the gate without waiting.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import errno
 import json
 import re
@@ -26,7 +21,7 @@ from urllib.parse import urlsplit
 import http.client as httplib
 
 CHECK_TYPES = ("http", "tcp", "haproxy", "alb")
-HAPROXY_STATES = ("UP", "DOWN", "MAINT", "DRAIN", "NOLB")
+HAPROXY_STATES = ("UP", "DOWN", "MAINT", "DRAIN", "NOLB", "ANY")  # ANY: whatever the state (with max_sessions)
 ALB_STATES = ("initial", "healthy", "unhealthy", "unused", "draining", "unavailable")
 TARGET_GROUP_ARN_RE = re.compile(
     r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$")
@@ -125,6 +120,9 @@ def normalise_check(check, index):
         if state not in HAPROXY_STATES:
             raise GateInputError("check '%s': state %r is not one of %s" % (name, state, ", ".join(HAPROXY_STATES)))
         out["state"] = state
+        sessions = out.get("max_sessions")
+        if sessions is not None and (isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 0):
+            raise GateInputError("check '%s': max_sessions must be a whole number of 0 or more" % name)
     elif kind == "alb":
         arn = out.get("target_group_arn")
         if not isinstance(arn, str) or not TARGET_GROUP_ARN_RE.match(arn):
@@ -228,8 +226,8 @@ def haproxy_command(path, command, timeout):
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-def haproxy_server_state(stat_csv, backend, server):
-    """The status column of `show stat` for backend/server, normalised (UP 1/2 -> UP), or None."""
+def haproxy_server_row(stat_csv, backend, server):
+    """The `show stat` row of backend/server as a dict, or None."""
     header = None
     for line in stat_csv.splitlines():
         if line.startswith("# "):
@@ -239,9 +237,14 @@ def haproxy_server_state(stat_csv, backend, server):
             continue
         row = dict(zip(header, line.split(",")))
         if row.get("pxname") == backend and row.get("svname") == server:
-            status = row.get("status", "")
-            return status.split(" ")[0].upper() if status else status
+            return row
     return None
+
+
+def haproxy_status(row):
+    """The status column of a `show stat` row, normalised (UP 1/2 -> UP)."""
+    status = row.get("status", "")
+    return status.split(" ")[0].upper() if status else status
 
 
 def probe_haproxy(check, clock=time.time, command=haproxy_command):
@@ -251,12 +254,18 @@ def probe_haproxy(check, clock=time.time, command=haproxy_command):
     except (OSError, socket.timeout) as exc:
         return ProbeResult(False, error="HAProxy socket %s: %s" % (check["socket"], exc),
                            refused=isinstance(exc, (FileNotFoundError, ConnectionRefusedError)))
-    state = haproxy_server_state(out, check["backend"], check["server"])
+    row = haproxy_server_row(out, check["backend"], check["server"])
     latency = clock() - start
-    if state is None:
+    if row is None:
         return ProbeResult(False, None, latency, "no server %s/%s in HAProxy" % (check["backend"], check["server"]))
-    if state != check["state"]:
+    state = haproxy_status(row)
+    if check["state"] != "ANY" and state != check["state"]:
         return ProbeResult(False, state, latency, "server is %s, expected %s" % (state, check["state"]))
+    limit = check.get("max_sessions")
+    if limit is not None:
+        sessions = row.get("scur", "")
+        if not sessions.isdigit() or int(sessions) > limit:
+            return ProbeResult(False, state, latency, "server has %s sessions, at most %d wanted" % (sessions or "no count of", limit))
     return ProbeResult(True, state, latency)
 
 

@@ -1,11 +1,7 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: ultraai.platform developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
@@ -37,7 +33,9 @@ options:
         (default true), C(timeout)."
       - "C(tcp): C(host), C(port), C(timeout)."
       - "C(haproxy): C(socket) (admin socket path), C(backend), C(server), C(state) (UP,
-        DOWN, MAINT, DRAIN or NOLB; default UP)."
+        DOWN, MAINT, DRAIN, NOLB, or ANY for any state; default UP), C(max_sessions) (the
+        server's current sessions may be at most this many, for example 0 for a drained
+        server that has finished its requests)."
       - "C(alb): C(target_group_arn), C(target_id), C(port), C(state) (default healthy)."
       - Every check may have a C(name) (default C(<type>-<index>)) and a C(timeout) in
         seconds (default 5).

@@ -16,6 +16,8 @@ sys.path.insert(0, os.path.join(PROJECT, "benchmarks"))
 
 import deploy as bench  # noqa: E402  pylint: disable=wrong-import-position
 
+from labtest import lab_host
+
 INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")
 # User-shaped traffic: an API call that every release answers (with X-Release). Not /health:
@@ -29,14 +31,8 @@ GOOD = "1.1.0"
 # outlasts the shortened late-unhealthy delay (6 s, host_vars).
 EXTRA = ["-e", json.dumps({"deploy_serial": [1, 2], "deploy_canary_soak": 10, "deploy_gate_deadline": 30,
                            "deploy_drain_timeout": 30})]
-KEY = os.path.join(os.environ.get("ULTRAAI_CACHE", "/var/cache/ultraai-platform"), "lab", "id_ed25519")
 testinfra_hosts = ["dlb"]
 FIGURES = {}
-
-
-def lab_host(host, name):
-    return host.get_host("ansible://%s" % name, ansible_inventory=host.backend.ansible_inventory,
-                         ssh_identity_file=KEY)
 
 
 def run(name, playbook, version=None, kill_after=None):

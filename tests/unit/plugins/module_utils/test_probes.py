@@ -1,8 +1,3 @@
-# -*- coding: utf-8 -*-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import http.server
 import json
 import socket
@@ -90,6 +85,10 @@ BAD = [
      "is not a target group ARN"),
     ("bad haproxy state", [{"type": "haproxy", "socket": "/s", "backend": "b", "server": "s", "state": "GREEN"}], {},
      "state 'GREEN'"),
+    ("negative max_sessions", [{"type": "haproxy", "socket": "/s", "backend": "b", "server": "s", "max_sessions": -1}],
+     {}, "max_sessions must be a whole number of 0 or more"),
+    ("text max_sessions", [{"type": "haproxy", "socket": "/s", "backend": "b", "server": "s", "max_sessions": "0"}],
+     {}, "max_sessions must be a whole number of 0 or more"),
     ("tcp port out of range", [{"type": "tcp", "host": "h", "port": 70000}], {}, "port from 1 to 65535"),
     ("bad regex", [{"type": "http", "url": "http://h/", "body_regex": "("}], {}, "not a valid regular expression"),
     ("no checks", [], {}, "at least one check"),
@@ -173,6 +172,8 @@ STAT = ("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,
         "app,app2,0,0,0,1,,10,0,0,,0,,0,0,0,0,DRAIN\n"
         "app,app3,0,0,0,1,,10,0,0,,0,,0,0,0,0,UP 1/2\n"
         "app,app4,0,0,0,1,,10,0,0,,0,,0,0,0,0,MAINT\n"
+        "app,app5,0,0,2,3,,10,0,0,,0,,0,0,0,0,DRAIN\n"
+        "app,app6,0,0,0,3,,10,0,0,,0,,0,0,0,0,DOWN\n"
         "app,BACKEND,0,0,0,1,,10,0,0,,0,,0,0,0,0,UP\n")
 
 
@@ -187,6 +188,24 @@ STAT = ("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,
 def test_probe_haproxy(server_name, state, ok, message):
     check = P.normalise_check({"type": "haproxy", "socket": "/run/haproxy/admin.sock", "backend": "app",
                                "server": server_name, "state": state}, 0)
+    result = P.probe_haproxy(check, command=lambda path, cmd, timeout: STAT)
+    assert result.ok is ok
+    if message:
+        assert message in result.error
+
+
+# The deploy cycle's wait for a drained host: no sessions left, whatever its state
+# (a host whose app is down during a failover or a rollback shows DOWN, not DRAIN).
+@pytest.mark.parametrize("server_name,state,ok,message", [
+    ("app2", "ANY", True, None),
+    ("app5", "ANY", False, "server has 2 sessions, at most 0 wanted"),
+    ("app6", "ANY", True, None),
+    ("app6", "DRAIN", False, "server is DOWN, expected DRAIN"),
+    ("app9", "ANY", False, "no server app/app9"),
+])
+def test_probe_haproxy_sessions(server_name, state, ok, message):
+    check = P.normalise_check({"type": "haproxy", "socket": "/run/haproxy/admin.sock", "backend": "app",
+                               "server": server_name, "state": state, "max_sessions": 0}, 0)
     result = P.probe_haproxy(check, command=lambda path, cmd, timeout: STAT)
     assert result.ok is ok
     if message:

@@ -1,24 +1,8 @@
-# -*- coding: utf-8 -*-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
-import json
 import socket
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ultraai.platform.plugins.modules import health_gate
-
-
-def run(args, capsys, check_mode=False):
-    if check_mode:
-        args = dict(args, _ansible_check_mode=True)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            health_gate.main()
-    return json.loads(capsys.readouterr().out)
 
 
 @pytest.fixture
@@ -31,16 +15,16 @@ def listener():
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
-def test_gate_passes_with_evidence(capsys, listener, check_mode):
-    out = run({"checks": [{"type": "tcp", "host": "127.0.0.1", "port": listener}], "consecutive": 2,
-               "interval": 0.05, "deadline": 5}, capsys, check_mode)
+def test_gate_passes_with_evidence(run, listener, check_mode):
+    out = run(health_gate, {"checks": [{"type": "tcp", "host": "127.0.0.1", "port": listener}], "consecutive": 2,
+                            "interval": 0.05, "deadline": 5}, check_mode)
     assert out["passed"] and not out["changed"]
     assert out["checks"][0]["passes"] == 2 and out["checks"][0]["latency_p50_ms"] is not None
 
 
-def test_gate_failure_is_a_message_not_a_traceback(capsys):
-    out = run({"checks": [{"type": "tcp", "host": "127.0.0.1", "port": 1, "name": "closed"}], "consecutive": 1,
-               "interval": 0.05, "deadline": 5, "refused_grace": 0.1}, capsys)
+def test_gate_failure_is_a_message_not_a_traceback(run):
+    out = run(health_gate, {"checks": [{"type": "tcp", "host": "127.0.0.1", "port": 1, "name": "closed"}],
+                            "consecutive": 1, "interval": 0.05, "deadline": 5, "refused_grace": 0.1})
     assert out["failed"] and not out["passed"]
     assert out["msg"].startswith("health gate failed: check 'closed': connection refused")
     assert out["checks"][0]["failures"] >= 1
@@ -57,7 +41,7 @@ def test_gate_failure_is_a_message_not_a_traceback(capsys):
     ({"checks": [{"type": "alb", "target_group_arn": "arn:nope", "target_id": "i-1"}]}, "is not a target group ARN"),
     ({"checks": [{"type": "tcp", "host": "h", "port": 1}], "consecutive": "three"}, "consecutive"),
 ])
-def test_bad_input(capsys, args, message):
-    out = run(args, capsys)
+def test_bad_input(run, args, message):
+    out = run(health_gate, args)
     assert out["failed"] and message in out["msg"], out["msg"]
     assert "Traceback" not in out["msg"]
