@@ -52,7 +52,7 @@ MODE = {
     "UltraAI DR drill": "run",
     "UltraAI cost audit": "run",
     "UltraAI cost report": "run",
-    "UltraAI report": "run",
+    "UltraAI monitoring report": "run",
 }
 
 # What a template needs from its inventory beyond the stack's tiers. When the
@@ -62,7 +62,7 @@ NEEDS = {
     "UltraAI backup": {"groups": ["backup"], "vars": ["backup_encryption_passphrase"]},
     "UltraAI restore": {"groups": ["backup"], "vars": ["backup_encryption_passphrase"]},
     "UltraAI DR drill": {"groups": ["backup", "dr_drill"], "vars": ["backup_encryption_passphrase"]},
-    "UltraAI report": {"groups": ["monitoring"]},
+    "UltraAI monitoring report": {"groups": ["monitoring"]},
     "UltraAI cost audit": {"vars": ["aws_infra_tag_policy"]},
 }
 
@@ -130,15 +130,18 @@ def job_env(template, workdir, moto_endpoint):
     return env
 
 
-def run_template(name, tmp_path, moto_endpoint):
-    """Run one template's job; fail unless its status is successful."""
+def run_template(name, tmp_path, moto_endpoint, extra_vars=None):
+    """Run one template's job; fail unless its status is successful. extra_vars
+    are what a workflow passes on (the artifacts of the jobs before it); they
+    win over the survey defaults, as in AWX. Returns the job's artifacts: the
+    set_stats data AWX would pass to the next jobs of a workflow."""
     template = TEMPLATES[name]
     inventory = os.environ["MOLECULE_INVENTORY_FILE"]
     assert os.path.isfile(os.path.join(ROOT, template["playbook"])), "%s has no playbook %s" % (name, template["playbook"])
     reason = not_applicable(name, inventory)
     if reason:
         pytest.skip("%s: not applicable to this scenario (%s)" % (name, reason))
-    job = awxdata.runner_job(template, inventory, check=MODE[name] == "check")
+    job = awxdata.runner_job(template, inventory, check=MODE[name] == "check", extra_vars=extra_vars)
     if MODE[name] == "syntax":
         job["cmdline"] = "--syntax-check"
     result = ansible_runner.run(private_data_dir=str(tmp_path), envvars=job_env(template, tmp_path, moto_endpoint),
@@ -146,3 +149,5 @@ def run_template(name, tmp_path, moto_endpoint):
     stdout = result.stdout.read() if result.stdout else ""
     assert result.status == "successful", "%s (%s, %s): %s rc=%s\n%s" % (
         name, template["playbook"], MODE[name], result.status, result.rc, stdout[-4000:])
+    stats = [e for e in result.events if e.get("event") == "playbook_on_stats"]
+    return (stats[-1].get("event_data") or {}).get("artifact_data") or {} if stats else {}

@@ -9,6 +9,7 @@ import os
 import sys
 
 import pytest
+import yaml
 
 from conftest import ROOT, run
 
@@ -88,13 +89,42 @@ def test_the_release_workflow_rolls_back_on_failure_and_reports_on_success():
     related = flow["deploy"]["related"]
     assert flow["deploy"]["unified_job_template"]["name"] == "UltraAI deploy"
     assert [flow[r["identifier"]]["unified_job_template"]["name"] for r in related["failure_nodes"]] == ["UltraAI rollback"]
-    assert [flow[r["identifier"]]["unified_job_template"]["name"] for r in related["success_nodes"]] == ["UltraAI report"]
+    assert [flow[r["identifier"]]["unified_job_template"]["name"] for r in related["success_nodes"]] == ["UltraAI monitoring report"]
     assert DATA["awx_workflows"][0]["notification_templates_error"]
+
+
+def workflow_rollback_overrides(data):
+    """What would keep the release workflow's failure branch from going back to
+    the release live before the deploy: the deploy playbook not handing on
+    rollback_version (set_stats), or a rollback survey answer that AWX would
+    use instead (a default, or a required question)."""
+    flow = {n["identifier"]: n for n in data["awx_workflows"][0]["nodes"]}
+    templates = {t["name"]: t for t in data["awx_job_templates"]}
+    deploy = templates[flow["deploy"]["unified_job_template"]["name"]]
+    with open(os.path.join(ROOT, deploy["playbook"]), encoding="utf-8") as handle:
+        plays = yaml.safe_load(handle)
+    handed_on = [t for p in plays for t in p.get("tasks") or []
+                 if "rollback_version" in ((t.get("ansible.builtin.set_stats") or {}).get("data") or {})]
+    problems = [] if handed_on else ["%s hands on no rollback_version" % deploy["playbook"]]
+    for ref in flow["deploy"]["related"]["failure_nodes"]:
+        template = templates[flow[ref["identifier"]]["unified_job_template"]["name"]]
+        for question in template.get("survey") or []:
+            if question["variable"] == "rollback_version" and ("default" in question or question.get("required")):
+                problems.append("%s: its survey would set rollback_version" % template["name"])
+    return problems
+
+
+def test_the_release_workflow_rolls_back_to_the_release_live_before_the_deploy():
+    assert not workflow_rollback_overrides(DATA)
+    broken = copy.deepcopy(DATA)
+    question = next(q for t in broken["awx_job_templates"] if t["name"] == "UltraAI rollback" for q in t["survey"])
+    question.update(required=True, default="1.0.0")
+    assert workflow_rollback_overrides(broken) == ["UltraAI rollback: its survey would set rollback_version"]
 
 
 def test_the_schedules_cover_backup_cost_and_report():
     targets = {s["unified_job_template"] for s in DATA["awx_schedules"]}
-    assert {"UltraAI backup", "UltraAI cost audit", "UltraAI cost report", "UltraAI report"} <= targets
+    assert {"UltraAI backup", "UltraAI cost audit", "UltraAI cost report", "UltraAI monitoring report"} <= targets
 
 
 def test_the_schedules_cover_the_dr_drill():

@@ -84,3 +84,13 @@ def test_backup_stale_fires_at_26h_and_not_at_1h(promtool, tmp_path):
     res = run([promtool, "test", "rules", str(flipped)])
     out = res.stdout + res.stderr
     assert res.returncode != 0 and "BackupStale" in out, out
+
+
+def test_the_documented_backup_stale_expression_is_the_rule():
+    """docs/backup-and-recovery.md quotes BackupStale's expression: it must be the rule's."""
+    with open(os.path.join(ROOT, "roles", "monitoring_server", "files", "rules", "backup.rules.yml")) as f:
+        rules = [r for g in yaml.safe_load(f)["groups"] for r in g["rules"] if r.get("alert") == "BackupStale"]
+    with open(os.path.join(ROOT, "docs", "backup-and-recovery.md")) as f:
+        blocks = f.read().split("```")[1::2]
+    assert len(rules) == 1
+    assert rules[0]["expr"].strip() in [b.strip() for b in blocks], "the docs quote another BackupStale expression"

@@ -1,6 +1,8 @@
 """The AWX job templates the stack's hosts can run (molecule/_shared/awxjobs.py):
-site (syntax), deploy and rollback (real runs that find every host on 1.0.0),
-cost audit and cost report (against moto). The backup scenario proves backup,
+site (syntax), cost audit and cost report (against moto), and deploy and
+rollback as the release workflow runs them: the deploy job (real, it finds every
+host on 1.0.0), then the rollback job with the deploy's artifacts, which must
+name the release that was live before the deploy. The backup scenario proves backup,
 restore and the DR drill; the monitoring scenario the report. Together they
 cover every template of awx/controller.yml (test_every_template_is_proved_somewhere)."""
 
@@ -8,15 +10,17 @@ import importlib.util
 import os
 
 import pytest
+import testinfra
 
-from awxjobs import MODE, ROOT, TEMPLATES, moto, run_template  # noqa: F401  pylint: disable=unused-import
+from awxjobs import DATA, MODE, ROOT, TEMPLATES, moto, run_template  # noqa: F401  pylint: disable=unused-import
+from labtest import KEY
 
 # Which scenario proves which template.
 PROVED_IN = {
     "UltraAI site": "stack", "UltraAI deploy": "stack", "UltraAI rollback": "stack",
     "UltraAI cost audit": "stack", "UltraAI cost report": "stack",
     "UltraAI backup": "backup", "UltraAI restore": "backup", "UltraAI DR drill": "backup",
-    "UltraAI report": "monitoring",
+    "UltraAI monitoring report": "monitoring",
 }
 
 
@@ -49,6 +53,28 @@ def test_every_template_is_proved_somewhere():
         assert proved_by(scenario) == expected, "molecule/%s does not run exactly %s" % (scenario, expected)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, s in PROVED_IN.items() if s == "stack"))
+# Proved through the release workflow below.
+WORKFLOW = ("UltraAI deploy", "UltraAI rollback")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in PROVED_IN.items() if s == "stack" and n not in WORKFLOW))
 def test_job_template_runs_successfully(name, tmp_path, moto):  # pylint: disable=redefined-outer-name
     run_template(name, tmp_path, moto)
+
+
+def test_release_workflow_rollback_gets_the_release_live_before_the_deploy(tmp_path, moto):
+    # pylint: disable=redefined-outer-name
+    """The workflow's failure branch: the rollback job runs with what the deploy
+    job handed on, not with a fixed survey default."""
+    flow = {n["identifier"]: n for n in DATA["awx_workflows"][0]["nodes"]}
+    assert [flow[r["identifier"]]["unified_job_template"]["name"]
+            for r in flow["deploy"]["related"]["failure_nodes"]] == ["UltraAI rollback"]
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "rollback").mkdir()
+    artifacts = run_template("UltraAI deploy", tmp_path / "deploy", moto)
+    assert artifacts == {"rollback_version": "1.0.0"}, artifacts
+    run_template("UltraAI rollback", tmp_path / "rollback", moto, extra_vars=artifacts)
+    for app in ("app1", "app2"):
+        current = testinfra.get_host("ansible://%s" % app, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"],
+                                     ssh_identity_file=KEY).file("/opt/ultraai/current")
+        assert current.linked_to == "/opt/ultraai/releases/1.0.0", app
