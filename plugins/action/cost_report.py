@@ -1,12 +1,7 @@
-# -*- coding: utf-8 -*-
 # Copyright: ultraai.platform developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """cost_report runs as its module, with module_defaults for group/aws applied to
 its AWS connection options (see plugin_utils/aws_defaults.py)."""
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.ultraai.platform.plugins.plugin_utils.aws_defaults import AwsDefaultsAction
 

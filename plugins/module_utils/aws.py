@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: ultraai.platform developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Shared boto3 plumbing for the collection's AWS-facing modules.
@@ -8,10 +7,6 @@ The options match the names amazon.aws modules take, so one
 modules in that group) configures them all. The documentation for these options
 is the ``ultraai.platform.aws`` doc fragment.
 """
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import os
 

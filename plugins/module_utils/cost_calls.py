@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: ultraai.platform developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """One way for the cost modules to make an AWS call: a one-line error instead of a
@@ -9,10 +8,6 @@ HTTP requests; this outer loop covers throttling that outlasts it (Cost Explorer
 and the tagging API have low request rates) and works the same when a test stubs
 the client (botocore's Stubber answers before botocore's own retry handler runs).
 """
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import random
 import time

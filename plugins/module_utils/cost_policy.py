@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: ultraai.platform developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The cost tag policy: validation and per-resource evaluation (pure Python, no AWS calls).
@@ -21,10 +20,6 @@ list), ``patterns`` (key to regular expression) and ``defaults`` (key to value).
 violations and the change that fixes what can be fixed. Keys that start with
 ``aws:`` are never read, counted, added or removed.
 """
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import re
 

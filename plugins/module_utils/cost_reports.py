@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: ultraai.platform developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Cost reporting: Cost Explorer totals grouped by a tag or a dimension, budget
@@ -7,10 +6,6 @@ status, fleet cost estimates and idle/oversize candidates from CloudWatch CPU.
 Money is summed with ``decimal.Decimal`` so totals equal the figures AWS returns,
 digit for digit; the report carries them as strings (exact) and floats.
 """
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import datetime
 import re

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: ultraai.platform developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Reading and writing resource tags for the cost tag policy, and activating
@@ -11,10 +10,6 @@ own service API is used: ELBv2 (``add_tags``/``remove_tags``), Auto Scaling
 (``create_or_update_tags``/``delete_tags``) and Route 53
 (``change_tags_for_resource``). Keys that start with ``aws:`` are never written.
 """
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.ultraai.platform.plugins.module_utils.aws import client_from_params
 from ansible_collections.ultraai.platform.plugins.module_utils.cost_calls import AWSCallError, call

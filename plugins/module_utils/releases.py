@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: ultraai.platform developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Release bookkeeping shared by the release and release_manifest modules.
@@ -12,10 +11,6 @@ A release directory looks like this::
 The functions here are pure (no Ansible, no I/O beyond what their arguments
 name), so the units test them directly.
 """
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import hashlib
 import json

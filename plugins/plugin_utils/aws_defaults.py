@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: ultraai.platform developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """An action plugin base that lets ``module_defaults: {group/aws: ...}`` reach the
@@ -10,10 +9,6 @@ community.aws's; another collection cannot join it. ansible-core applies
 base adds the connection options (region, endpoint_url, profile, keys, ...) from
 ``group/aws`` where the task sets none of an option's names.
 """
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.ultraai.platform.plugins.module_utils.aws import aws_argument_spec

@@ -1,10 +1,6 @@
-# -*- coding: utf-8 -*-
 """The AWS paths moto cannot emulate, through botocore's Stubber: cost-allocation
 tag activation in batches of 20 keys, throttling retried with backoff, AccessDenied
 as one clear message; and the tagging API's FailedResourcesMap fallback."""
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import boto3
 import pytest

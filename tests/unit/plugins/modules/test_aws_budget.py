@@ -1,19 +1,14 @@
-# -*- coding: utf-8 -*-
 """aws_budget through botocore's Stubber: every Budgets call the module makes is
 stubbed with its exact parameters, so an unexpected or missing call fails the
 test. These cover what moto cannot (UpdateBudget, subscribers, budget tags) and
 check mode, diff and error messages."""
-from __future__ import absolute_import, division, print_function
 
-__metaclass__ = type
-
-import json
+import functools
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ultraai.platform.plugins.modules import aws_budget
 
 ACCOUNT = "123456789012"
@@ -53,16 +48,9 @@ def budgets(monkeypatch):
     stub.assert_no_pending_responses()
 
 
-def run(args, capsys, check_mode=False, diff=False):
-    args = dict(args)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    if diff:
-        args["_ansible_diff"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            aws_budget.main()
-    return json.loads(capsys.readouterr().out)
+@pytest.fixture
+def budget_run(run):
+    return functools.partial(run, aws_budget)
 
 
 def describe(stub, budget=None):
@@ -86,30 +74,30 @@ def existing_state(stub, notes, subs_by_type, tags):
                       {"ResourceARN": ARN})
 
 
-def test_create_with_notifications_and_tags(budgets, capsys):
+def test_create_with_notifications_and_tags(budgets, budget_run):
     describe(budgets)
     budgets.add_response("create_budget", {}, {
         "AccountId": ACCOUNT, "Budget": BUDGET,
         "NotificationsWithSubscribers": [{"Notification": ACTUAL, "Subscribers": [SNS]},
                                          {"Notification": FORECAST, "Subscribers": [MAIL, SNS]}],
         "ResourceTags": [{"Key": "Application", "Value": "ultraai"}, {"Key": "CostCenter", "Value": "cc-1234"}]})
-    out = run(ARGS, capsys, diff=True)
+    out = budget_run(ARGS, diff=True)
     assert out["changed"] and out["actions"] == ["CreateBudget ultraai-monthly"]
     assert out["diff"]["before"] == {} and out["diff"]["after"]["limit_amount"] == 500.0
     assert [n["notification_type"] for n in out["budget"]["notifications"]] == ["ACTUAL", "FORECASTED"]
 
 
-def test_create_in_check_mode_calls_nothing(budgets, capsys):
+def test_create_in_check_mode_calls_nothing(budgets, budget_run):
     describe(budgets)
-    out = run(ARGS, capsys, check_mode=True, diff=True)
+    out = budget_run(ARGS, check_mode=True, diff=True)
     assert out["changed"] and out["actions"] == ["CreateBudget ultraai-monthly"]
     assert out["diff"]["after"]["name"] == "ultraai-monthly"
 
 
-def test_unchanged_budget_is_not_changed(budgets, capsys):
+def test_unchanged_budget_is_not_changed(budgets, budget_run):
     existing_state(budgets, [ACTUAL, FORECAST], {"ACTUAL": [SNS], "FORECASTED": [SNS, MAIL]},
                    {"Application": "ultraai", "CostCenter": "cc-1234", "aws:createdBy": "someone"})
-    out = run(ARGS, capsys, diff=True)
+    out = budget_run(ARGS, diff=True)
     assert not out["changed"] and out["actions"] == []
     assert out["diff"]["before"] == out["diff"]["after"]
 
@@ -131,7 +119,7 @@ def drift(stub):
     return old
 
 
-def test_drift_is_corrected_call_by_call(budgets, capsys):
+def test_drift_is_corrected_call_by_call(budgets, budget_run):
     old = drift(budgets)
     new_budget = dict(BUDGET, CostTypes=EXISTING["CostTypes"], TimePeriod=EXISTING["TimePeriod"])
     budgets.add_response("update_budget", {}, {"AccountId": ACCOUNT, "NewBudget": new_budget})
@@ -144,7 +132,7 @@ def test_drift_is_corrected_call_by_call(budgets, capsys):
     budgets.add_response("tag_resource", {}, {"ResourceARN": ARN, "ResourceTags": [
         {"Key": "Application", "Value": "ultraai"}, {"Key": "CostCenter", "Value": "cc-1234"}]})
     budgets.add_response("untag_resource", {}, {"ResourceARN": ARN, "ResourceTagKeys": ["Stale"]})
-    out = run(ARGS, capsys, diff=True)
+    out = budget_run(ARGS, diff=True)
     assert out["changed"]
     assert [a.split(" ")[0] for a in out["actions"]] == [
         "UpdateBudget", "DeleteNotification", "DeleteSubscriber", "CreateNotification", "TagResource", "UntagResource"]
@@ -152,45 +140,45 @@ def test_drift_is_corrected_call_by_call(budgets, capsys):
     assert out["diff"]["after"]["tags"] == {"Application": "ultraai", "CostCenter": "cc-1234", "aws:createdBy": "y"}
 
 
-def test_drift_in_check_mode_reads_only(budgets, capsys):
+def test_drift_in_check_mode_reads_only(budgets, budget_run):
     drift(budgets)
-    out = run(ARGS, capsys, check_mode=True, diff=True)
+    out = budget_run(ARGS, check_mode=True, diff=True)
     assert out["changed"] and len(out["actions"]) == 6
     assert out["diff"]["before"] != out["diff"]["after"]
 
 
-def test_subscribers_and_tags_not_read_back_when_told(budgets, capsys):
+def test_subscribers_and_tags_not_read_back_when_told(budgets, budget_run):
     describe(budgets, EXISTING)
     budgets.add_response("describe_notifications_for_budget", {"Notifications": [ACTUAL, FORECAST]},
                          {"AccountId": ACCOUNT, "BudgetName": "ultraai-monthly", "MaxResults": 100})
-    out = run(dict(ARGS, manage_subscribers=False, manage_tags=False), capsys)
+    out = budget_run(dict(ARGS, manage_subscribers=False, manage_tags=False))
     assert not out["changed"]
 
 
-def test_delete_and_already_absent(budgets, capsys):
+def test_delete_and_already_absent(budgets, budget_run):
     describe(budgets, EXISTING)
     budgets.add_response("delete_budget", {}, {"AccountId": ACCOUNT, "BudgetName": "ultraai-monthly"})
-    out = run({"name": "ultraai-monthly", "account_id": ACCOUNT, "state": "absent", "region": "us-east-1"}, capsys)
+    out = budget_run({"name": "ultraai-monthly", "account_id": ACCOUNT, "state": "absent", "region": "us-east-1"})
     assert out["changed"] and out["actions"] == ["DeleteBudget ultraai-monthly"]
     describe(budgets)
-    out = run({"name": "ultraai-monthly", "account_id": ACCOUNT, "state": "absent", "region": "us-east-1"}, capsys)
+    out = budget_run({"name": "ultraai-monthly", "account_id": ACCOUNT, "state": "absent", "region": "us-east-1"})
     assert not out["changed"]
 
 
-def test_access_denied_is_one_clear_message(budgets, capsys):
+def test_access_denied_is_one_clear_message(budgets, budget_run):
     budgets.add_client_error("describe_budget", service_error_code="AccessDeniedException",
                              service_message="not authorized to perform budgets:ViewBudget", http_status_code=400)
-    out = run(ARGS, capsys)
+    out = budget_run(ARGS)
     assert out["failed"]
     assert "access denied (AccessDeniedException)" in out["msg"]
     assert "lack the IAM permission" in out["msg"] and "Traceback" not in out["msg"]
 
 
-def test_update_refused_by_the_api_is_reported(budgets, capsys):
+def test_update_refused_by_the_api_is_reported(budgets, budget_run):
     drift(budgets)
     budgets.add_client_error("update_budget", service_error_code="InvalidParameterException",
                              service_message="bad limit", http_status_code=400)
-    out = run(ARGS, capsys)
+    out = budget_run(ARGS)
     assert out["failed"]
     assert out["msg"] == "aws_budget ultraai-monthly: UpdateBudget ultraai-monthly: InvalidParameterException: bad limit"
 
@@ -212,6 +200,6 @@ def test_update_refused_by_the_api_is_reported(budgets, capsys):
     ({"name": "a:b"}, "name must be 1-100 characters"),
     ({"time_unit": "WEEKLY"}, "time_unit"),
 ])
-def test_bad_input_refused_before_any_call(budgets, capsys, change, message):
-    out = run(dict(ARGS, **change), capsys)
+def test_bad_input_refused_before_any_call(budgets, budget_run, change, message):
+    out = budget_run(dict(ARGS, **change))
     assert out["failed"] and message in out["msg"], out["msg"]

@@ -1,26 +1,17 @@
-# -*- coding: utf-8 -*-
 """Bad input to cost_tag and cost_report fails with one clear message before any
 AWS call: the endpoint is a closed port, so a call would fail differently."""
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
-import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ultraai.platform.plugins.modules import cost_report, cost_tag
 
 AWS = {"region": "eu-west-1", "endpoint_url": "http://127.0.0.1:9", "access_key": "AKIDTESTING", "secret_key": "not-a-real-secret-key"}
 POLICY = {"tags": {"Project": {"required": True, "default": "ultraai"}}}
 
 
-def run(module, args, capsys):
-    with patch_module_args(dict(AWS, **args)):
-        with pytest.raises(SystemExit):
-            module.main()
-    return json.loads(capsys.readouterr().out)
+@pytest.fixture
+def run_aws(run):
+    return lambda module, args: run(module, dict(AWS, **args))
 
 
 @pytest.mark.parametrize("args,message", [
@@ -32,8 +23,8 @@ def run(module, args, capsys):
     ({"policy": POLICY, "tag_filters": {"Project": "ultraai"}}, "tag_filters.Project must be a list"),
     ({"policy": POLICY, "mode": "fix"}, "value of mode must be one of: audit, enforce"),
 ])
-def test_cost_tag_bad_input(capsys, args, message):
-    out = run(cost_tag, args, capsys)
+def test_cost_tag_bad_input(run_aws, args, message):
+    out = run_aws(cost_tag, args)
     assert out["failed"] and message in out["msg"], out["msg"]
     assert "cannot reach" not in out["msg"] and "Traceback" not in out["msg"]
 
@@ -45,16 +36,16 @@ def test_cost_tag_bad_input(capsys, args, message):
     ({"optimization": {"idle_below": 50, "oversize_below": 10}}, "idle_below <= oversize_below"),
     ({}, "one of the following is required: cost, budgets, estimate, optimization"),
 ])
-def test_cost_report_bad_input(capsys, args, message):
-    out = run(cost_report, args, capsys)
+def test_cost_report_bad_input(run_aws, args, message):
+    out = run_aws(cost_report, args)
     assert out["failed"] and message in out["msg"], out["msg"]
     assert "cannot reach" not in out["msg"] and "Traceback" not in out["msg"]
 
 
-def test_unreachable_endpoint_is_a_clear_message(capsys, monkeypatch):
+def test_unreachable_endpoint_is_a_clear_message(run_aws, monkeypatch):
     """Control case: good input does reach for AWS, and the failure is one line."""
     from ansible_collections.ultraai.platform.plugins.module_utils import cost_calls
     monkeypatch.setattr(cost_calls, "SLEEP", lambda seconds: None)
-    out = run(cost_report, {"cost": {"start": "2024-01-01", "end": "2024-02-01"}, "aws_config": {
-        "retries": {"max_attempts": 1}, "connect_timeout": 1}}, capsys)
+    out = run_aws(cost_report, {"cost": {"start": "2024-01-01", "end": "2024-02-01"}, "aws_config": {
+        "retries": {"max_attempts": 1}, "connect_timeout": 1}})
     assert out["failed"] and "cannot reach the AWS endpoint" in out["msg"], out["msg"]

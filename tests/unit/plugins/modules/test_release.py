@@ -1,16 +1,10 @@
-# -*- coding: utf-8 -*-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
+import functools
 import io
-import json
 import os
 import tarfile
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ultraai.platform.plugins.modules import release
 
 
@@ -36,54 +30,36 @@ def make_tar(path, files, links=(), modes=None, hardlinks=(), files_after=None):
     return str(path)
 
 
-def run_module(args, check_mode=False, diff=False):
-    if check_mode:
-        args = dict(args, _ansible_check_mode=True)
-    if diff:
-        args = dict(args, _ansible_diff=True)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            release.main()
-
-
 @pytest.fixture
-def result(capsys):
-    def read():
-        return json.loads(capsys.readouterr().out)
-    return read
+def result(run):
+    return functools.partial(run, release)
 
 
 def test_unpack_switch_and_idempotence(tmp_path, result):
     base = tmp_path / "app"
     src = make_tar(tmp_path / "r.tgz", {"wheels/a.whl": b"x"})
-    run_module({"path": str(base), "version": "1.0.0", "src": src, "state": "current"})
-    out = result()
+    out = result({"path": str(base), "version": "1.0.0", "src": src, "state": "current"})
     assert out["changed"] and out["switched"] and out["current"] == "1.0.0" and out["previous"] is None
     assert os.readlink(str(base / "current")) == "releases/1.0.0"
     assert (base / "releases/1.0.0/wheels/a.whl").read_bytes() == b"x"
-    run_module({"path": str(base), "version": "1.0.0", "src": src, "state": "current"})
-    out = result()
+    out = result({"path": str(base), "version": "1.0.0", "src": src, "state": "current"})
     assert not out["changed"] and not out["switched"]
 
 
 def test_switch_records_previous_and_prunes(tmp_path, result):
     base = tmp_path / "app"
     for version in ("1.0.0", "1.1.0", "1.2.0", "1.3.0"):
-        run_module({"path": str(base), "version": version, "state": "current", "keep": 2})
-        out = result()
+        out = result({"path": str(base), "version": version, "state": "current", "keep": 2})
     assert out["current"] == "1.3.0" and out["previous"] == "1.2.0"
     assert out["releases"] == ["1.2.0", "1.3.0"]
     assert sorted(os.listdir(str(base / "releases"))) == ["1.2.0", "1.3.0"]
-    run_module({"path": str(base), "state": "query"})
-    assert result()["previous"] == "1.2.0"
+    assert result({"path": str(base), "state": "query"})["previous"] == "1.2.0"
 
 
 def test_check_mode_changes_nothing_and_diffs(tmp_path, result):
     base = tmp_path / "app"
-    run_module({"path": str(base), "version": "1.0.0", "state": "current"})
-    result()
-    run_module({"path": str(base), "version": "2.0.0", "state": "current"}, check_mode=True, diff=True)
-    out = result()
+    result({"path": str(base), "version": "1.0.0", "state": "current"})
+    out = result({"path": str(base), "version": "2.0.0", "state": "current"}, check_mode=True, diff=True)
     assert out["changed"] and out["current"] == "2.0.0"
     assert out["diff"]["before"]["current"] == "1.0.0" and out["diff"]["after"]["current"] == "2.0.0"
     assert os.readlink(str(base / "current")) == "releases/1.0.0"
@@ -92,10 +68,8 @@ def test_check_mode_changes_nothing_and_diffs(tmp_path, result):
 
 def test_require_blocks_incomplete_release(tmp_path, result):
     base = tmp_path / "app"
-    run_module({"path": str(base), "version": "1.0.0", "state": "present"})
-    result()
-    run_module({"path": str(base), "version": "1.0.0", "state": "current", "require": ["venv/.complete"]})
-    out = result()
+    result({"path": str(base), "version": "1.0.0", "state": "present"})
+    out = result({"path": str(base), "version": "1.0.0", "state": "current", "require": ["venv/.complete"]})
     assert out["failed"] and "not complete (missing venv/.complete)" in out["msg"]
     assert not (base / "current").exists()
 
@@ -109,8 +83,7 @@ def test_require_blocks_incomplete_release(tmp_path, result):
     ("unknown state", {"version": "1.0.0", "state": "latest"}, "value of state must be one of"),
 ])
 def test_bad_input(tmp_path, result, case, args, message):
-    run_module(dict(args, path=str(tmp_path / "app")))
-    out = result()
+    out = result(dict(args, path=str(tmp_path / "app")))
     assert out["failed"] and message in out["msg"], out["msg"]
     assert "Traceback" not in out.get("msg", "")
 
@@ -123,8 +96,7 @@ def test_bad_input(tmp_path, result, case, args, message):
 def test_unsafe_archives_refused_and_nothing_left(tmp_path, result, files, links, message):
     base = tmp_path / "app"
     src = make_tar(tmp_path / "bad.tgz", files, links)
-    run_module({"path": str(base), "version": "1.0.0", "src": src})
-    out = result()
+    out = result({"path": str(base), "version": "1.0.0", "src": src})
     assert out["failed"] and message in out["msg"]
     assert os.listdir(str(base / "releases")) == []  # no release and no temporary directory left
 
@@ -136,8 +108,7 @@ def test_a_chain_of_links_that_each_look_inside_is_refused(tmp_path, result):
     base = tmp_path / "app"
     src = make_tar(tmp_path / "chain.tgz", {}, links=(("t", "."), ("q", "t"), ("p", "q/..")),
                    files_after={"p/evil": b"pwned"})
-    run_module({"path": str(base), "version": "1.0.0", "src": src})
-    out = result()
+    out = result({"path": str(base), "version": "1.0.0", "src": src})
     assert out["failed"] and "is a link" in out["msg"], out["msg"]
     assert not [f for dirpath, dirs, names in os.walk(str(tmp_path)) for f in names if f == "evil"]
     assert os.listdir(str(base / "releases")) == []
@@ -146,8 +117,7 @@ def test_a_chain_of_links_that_each_look_inside_is_refused(tmp_path, result):
 def test_a_hard_link_is_refused(tmp_path, result):
     base = tmp_path / "app"
     src = make_tar(tmp_path / "hard.tgz", {"a": b"x"}, hardlinks=(("b", "a"),))
-    run_module({"path": str(base), "version": "1.0.0", "src": src})
-    out = result()
+    out = result({"path": str(base), "version": "1.0.0", "src": src})
     assert out["failed"] and "is a link" in out["msg"], out["msg"]
 
 
@@ -156,24 +126,20 @@ def test_modes_are_forced(tmp_path, result):
     base = tmp_path / "app"
     src = make_tar(tmp_path / "modes.tgz", {"bin/tool": b"#!/bin/sh\n", "conf": b"x"},
                    modes={"bin/tool": 0o4777, "conf": 0o666})
-    run_module({"path": str(base), "version": "1.0.0", "src": src})
-    assert result()["changed"]
+    assert result({"path": str(base), "version": "1.0.0", "src": src})["changed"]
     assert (base / "releases/1.0.0/bin/tool").stat().st_mode & 0o7777 == 0o755
     assert (base / "releases/1.0.0/conf").stat().st_mode & 0o7777 == 0o644
 
 
 def test_absent_refuses_live_release(tmp_path, result):
     base = tmp_path / "app"
-    run_module({"path": str(base), "version": "1.0.0", "state": "current"})
-    result()
-    run_module({"path": str(base), "version": "1.0.0", "state": "absent"})
-    out = result()
+    result({"path": str(base), "version": "1.0.0", "state": "current"})
+    out = result({"path": str(base), "version": "1.0.0", "state": "absent"})
     assert out["failed"] and "is live" in out["msg"]
 
 
 def test_current_that_is_a_directory_is_refused(tmp_path, result):
     base = tmp_path / "app"
     (base / "current").mkdir(parents=True)
-    run_module({"path": str(base), "state": "query"})
-    out = result()
+    out = result({"path": str(base), "state": "query"})
     assert out["failed"] and "is not a symlink" in out["msg"]

@@ -1,24 +1,15 @@
-# -*- coding: utf-8 -*-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
+import functools
 import hashlib
 import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ultraai.platform.plugins.modules import release_artifact
 
 
-def run_module(args, capsys, check_mode=False):
-    if check_mode:
-        args = dict(args, _ansible_check_mode=True)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            release_artifact.main()
-    return json.loads(capsys.readouterr().out)
+@pytest.fixture
+def artifact_run(run):
+    return functools.partial(run, release_artifact)
 
 
 def write(tmp_path, data=b"bundle"):
@@ -29,9 +20,9 @@ def write(tmp_path, data=b"bundle"):
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
-def test_ok(tmp_path, capsys, check_mode):
+def test_ok(tmp_path, artifact_run, check_mode):
     write(tmp_path)
-    out = run_module({"release_dir": str(tmp_path), "version": "2.0.0", "component": "frontend"}, capsys, check_mode)
+    out = artifact_run({"release_dir": str(tmp_path), "version": "2.0.0", "component": "frontend"}, check_mode)
     assert not out["changed"] and out["size"] == 6 and out["manifest"]["entry_point"] == "ultraai.main:app"
 
 
@@ -42,7 +33,7 @@ def test_ok(tmp_path, capsys, check_mode):
     ({"version": "2.0.0", "component": "backend"}, b"bundle", "has no backend artifact"),
     ({"version": "2.0.0", "component": "docs"}, b"bundle", "value of component must be one of"),
 ])
-def test_errors(tmp_path, capsys, args, data, message):
+def test_errors(tmp_path, artifact_run, args, data, message):
     write(tmp_path, data)
-    out = run_module(dict(args, release_dir=str(tmp_path)), capsys)
+    out = artifact_run(dict(args, release_dir=str(tmp_path)))
     assert out["failed"] and message in out["msg"]

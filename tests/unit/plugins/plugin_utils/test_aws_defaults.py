@@ -1,7 +1,3 @@
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import pytest
 
 from ansible_collections.ultraai.platform.plugins.plugin_utils.aws_defaults import merge_group_aws
