@@ -1,4 +1,4 @@
-"""Monitoring report for playbooks/report.yml: query Prometheus over a time window
+"""Monitoring report for playbooks/monitoring_report.yml: query Prometheus over a time window
 and write a self-contained HTML page (PNG plots inlined as data: URIs) plus the
 plots and a report.json with every figure and the query that produced it.
 

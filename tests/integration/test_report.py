@@ -1,4 +1,4 @@
-"""playbooks/report.yml on an empty Prometheus (a stand-in serving the HTTP API
+"""playbooks/monitoring_report.yml on an empty Prometheus (a stand-in serving the HTTP API
 with no data) says so instead of crashing; an unreachable Prometheus fails with
 one clear message. The report against the lab's real Prometheus is checked in
 `molecule test -s monitoring`. Also: the Grafana dashboards are valid JSON."""
@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, run
 
-PLAYBOOK = os.path.join(ROOT, "playbooks", "report.yml")
+PLAYBOOK = os.path.join(ROOT, "playbooks", "monitoring_report.yml")
 
 
 class EmptyPrometheus(http.server.BaseHTTPRequestHandler):

@@ -3,21 +3,19 @@ up, exporter ports open to mon only, journal lines shipped to mon's receiver,
 and an InstanceDown alert delivered to the test webhook receiver and resolved."""
 
 import json
-import os
 import time
 import uuid
 
 import pytest
 import requests
 
-from labtest import tcp_probe
+from labtest import lab_host, tcp_probe
 
 MON = "10.77.0.30"
 ADDRESSES = {"mlb": "10.77.0.90", "mapp1": "10.77.0.91", "mapp2": "10.77.0.92", "mdb": "10.77.0.93", "mon": MON}
 PROMETHEUS = "http://%s:9090" % MON
 ALERTMANAGER = "http://%s:9093" % MON
 WEBHOOK_LOG = "/var/tmp/webhook.jsonl"
-KEY = os.path.join(os.environ.get("ULTRAAI_CACHE", "/var/cache/ultraai-platform"), "lab", "id_ed25519")
 testinfra_hosts = ["mon"]  # other hosts are reached through lab_host()
 
 # One target per exporter per host: (job, instance).
@@ -25,11 +23,6 @@ EXPECTED = {("node", name) for name in ADDRESSES} | {
     ("postgres", "mdb"), ("redis", "mdb"), ("haproxy", "mlb"), ("app", "mapp1"), ("app", "mapp2"),
     ("prometheus", "mon"), ("alertmanager", "mon"), ("blackbox-http", "https://10.77.0.90/health"),
 }
-
-
-def lab_host(host, name):
-    return host.get_host("ansible://%s" % name, ansible_inventory=host.backend.ansible_inventory,
-                         ssh_identity_file=KEY)
 
 
 def query(expr):

@@ -7,7 +7,7 @@ from awxjobs import moto, run_template  # noqa: F401  pylint: disable=unused-imp
 
 # The templates this scenario proves; the stack scenario checks that, with the
 # other scenarios, they cover every template (test_every_template_is_proved_somewhere).
-PROVED = ["UltraAI report"]
+PROVED = ["UltraAI monitoring report"]
 testinfra_hosts = ["mon"]
 
 

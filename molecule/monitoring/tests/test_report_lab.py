@@ -1,4 +1,4 @@
-"""playbooks/report.yml against the lab's Prometheus after a short load: an HTML
+"""playbooks/monitoring_report.yml against the lab's Prometheus after a short load: an HTML
 report whose PNGs are non-empty, whose figures equal Prometheus queries made
 here independently, and which renders its plots in headless Chromium (a
 screenshot is kept under tests/output/molecule/)."""
@@ -53,7 +53,7 @@ def report():
     env = dict(os.environ, ULTRAAI_REPORT_DIR=OUT)
     res = subprocess.run(
         ["ansible-playbook", "-i", "localhost,", "-e", "report_prometheus_url=%s" % PROMETHEUS, "-e", "report_window=%s" % WINDOW,
-         "-e", "report_step=15s", "-e", "report_end=%.3f" % end, os.path.join(ROOT, "playbooks", "report.yml")],
+         "-e", "report_step=15s", "-e", "report_end=%.3f" % end, os.path.join(ROOT, "playbooks", "monitoring_report.yml")],
         env=env, capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
     assert res.returncode == 0, res.stdout + res.stderr
     pages = sorted(glob.glob(os.path.join(OUT, "*", "index.html")), key=os.path.getmtime)
