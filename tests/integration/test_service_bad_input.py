@@ -22,6 +22,9 @@ CASES = [
     ("postgresql port out of range", {"postgresql_port": 70000}, "65535"),
     ("postgresql empty password", {"postgresql_db_password": ""}, "postgresql_db_password"),
     ("postgresql client not an address", {"postgresql_allowed_clients": ["app.example.com"]}, "postgresql_allowed_clients"),
+    # The two below passed the address regex the roles used before the ip_address test.
+    ("postgresql client out of range", {"postgresql_allowed_clients": ["999.1.1.1"]}, "postgresql_allowed_clients"),
+    ("redis client prefix too long", {"redis_allowed_clients": ["10.0.0.0/33"]}, "redis_allowed_clients"),
     ("redis unknown eviction policy", {"redis_maxmemory_policy": "random"}, "redis_maxmemory_policy"),
     ("redis empty password", {"redis_password": ""}, "redis_password"),
     ("redis port out of range", {"redis_port": 0}, "redis_port"),
