@@ -57,9 +57,16 @@ def section(specs):
             continue
         lines.append("### Entry point `%s`: %s" % (entry, cell(spec.get("short_description", ""))))
         lines.append("")
+        options = spec.get("options", {})
+        main_options = specs.get("main", {}).get("options") or {}
+        if entry != "main" and main_options and all(options.get(k) == v for k, v in main_options.items()):
+            # The main entry point's variables (a YAML merge of its anchor) and a few of its own.
+            lines.append("The variables of `main`, and:")
+            lines.append("")
+            options = {k: v for k, v in options.items() if k not in main_options}
         lines.append("| variable | type | default | description |")
         lines.append("|---|---|---|---|")
-        for name, opt in spec.get("options", {}).items():
+        for name, opt in options.items():
             kind = opt.get("type", "str") + ("/%s" % opt["elements"] if opt.get("elements") else "")
             lines.append("| `%s` | %s | %s | %s |" % (name, kind, default_of(opt), describe(opt)))
             sep = "[]." if opt.get("type") == "list" else "."
