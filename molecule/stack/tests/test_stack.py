@@ -1,12 +1,13 @@
 """The whole stack, proved through the balancer over HTTPS and from inside the lab."""
 
-import os
 import socket
 import uuid
 
 import pytest
 import requests
 import urllib3
+
+from labtest import lab_host
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
@@ -15,15 +16,6 @@ APP1 = "10.77.0.11"
 DB = "10.77.0.20"
 BASE = "https://%s" % LB
 testinfra_hosts = ["lb"]  # other hosts are reached through lab_host()
-
-
-KEY = os.path.join(os.environ.get("ULTRAAI_CACHE", "/var/cache/ultraai-platform"), "lab", "id_ed25519")
-
-
-def lab_host(host, name):
-    # The key is given explicitly: testinfra does not template the lab's group_vars.
-    return host.get_host("ansible://%s" % name, ansible_inventory=host.backend.ansible_inventory,
-                         ssh_identity_file=KEY)
 
 
 @pytest.fixture(scope="module")
